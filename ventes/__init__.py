@@ -1,0 +1,3 @@
+"""ventes: sales analytics on Kafka, Spark, Delta Lake, dbt and Airflow."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,138 @@
+"""The ``ventes`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from ventes import settings as settings_module
+from ventes.errors import VentesError
+
+DESCRIPTION = """\
+Sales analytics on a local stack: Kafka -> Bronze Delta (Spark) -> Silver (dbt on the Spark
+Thrift Server) -> dashboard. Configuration comes from environment variables (see README).
+"""
+
+EPILOG = """\
+typical session:
+  ventes up                  start Kafka, the Spark Thrift Server and the dashboard
+  ventes produce --count 50  send 50 fake sales to Kafka
+  ventes run                 ingest into Bronze, then dbt build the Silver tables
+  ventes status              what runs, where, and its log file
+  ventes down                stop what 'ventes up' started
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ventes", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the local stack (idempotent; waits until each answers)")
+    up.add_argument("services", nargs="*", help="only these services (default: all)")
+    down = sub.add_parser("down", help="stop what 'ventes up' started")
+    down.add_argument("services", nargs="*", help="only these services (default: all)")
+    sub.add_parser("status", help="each service, its pid, address, health, memory and log")
+
+    produce = sub.add_parser("produce", help="send fake sales to Kafka")
+    produce.add_argument("--count", type=_positive_int, default=50, help="events to send (default 50)")
+    produce.add_argument("--seed", type=int, default=None,
+                         help="same seed, same events (vente_id aside)")
+    produce.add_argument("--rate", type=float, default=None,
+                         help="events per second (default: as fast as possible)")
+    produce.add_argument("--bad-ratio", type=_ratio, default=0.0,
+                         help="share of bad records mixed in, 0..1 (default 0)")
+
+    ingest = sub.add_parser("ingest", help="Kafka -> Bronze Delta table (drain and stop)")
+    ingest.add_argument("--follow", action="store_true",
+                        help="keep streaming in micro-batches until interrupted")
+
+    sub.add_parser("transform", help="dbt build: the Silver tables and their tests")
+    sub.add_parser("run", help="ingest, then transform, once")
+    docs = sub.add_parser("docs", help="generate the dbt docs and serve them")
+    docs.add_argument("--no-serve", action="store_true", help="only generate them")
+    return parser
+
+
+def _print_status(settings: settings_module.Settings) -> None:
+    from ventes import stack
+
+    rows = stack.status(settings)
+    print(f"{'service':<10} {'pid':>7}  {'address':<22} {'health':<14} {'rss':>7}  log")
+    for r in rows:
+        pid = r["pid"] or "-"
+        print(f"{r['service']:<10} {pid:>7}  {r['address']:<22} {r['health']:<14} "
+              f"{r['rss_mb']:>5}MB  {r['log']}")
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    settings = settings_module.load()
+    if args.command == "up":
+        from ventes import stack
+
+        stack.up(settings, args.services or None)
+        print(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/   "
+              f"stop everything with: ventes down")
+    elif args.command == "down":
+        from ventes import stack
+
+        stack.down(settings, args.services or None)
+    elif args.command == "status":
+        _print_status(settings)
+    elif args.command == "produce":
+        from ingestion.producer import produce
+
+        produce(settings, count=args.count, seed=args.seed, rate=args.rate, bad_ratio=args.bad_ratio)
+    elif args.command == "ingest":
+        from ingestion.job import ingest
+
+        ingest(settings, follow=args.follow)
+    elif args.command == "transform":
+        from ventes import dbt
+
+        dbt.build(settings)
+    elif args.command == "run":
+        from ingestion.job import ingest
+        from ventes import dbt
+
+        begin = time.monotonic()
+        ingest(settings)
+        dbt.build(settings)
+        print(f"run finished in {time.monotonic() - begin:.1f}s")
+    elif args.command == "docs":
+        from ventes import dbt
+
+        dbt.docs(settings, serve=not args.no_serve)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except VentesError as exc:
+        print(f"ventes {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ventes {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

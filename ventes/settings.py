@@ -1,0 +1,147 @@
+"""The one place that reads the environment.
+
+Every path, host and port used by the project comes from :func:`load`; nothing
+else reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    delta_root: Path
+    kafka_bootstrap_servers: str
+    kafka_topic: str
+    kafka_partitions: int
+    kafka_controller_port: int
+    spark_master: str
+    thrift_host: str
+    thrift_port: int
+    dashboard_host: str
+    dashboard_port: int
+    docs_port: int
+    airflow_port: int
+    max_offsets_per_trigger: int
+
+    # Lake layout.
+    @property
+    def bronze_path(self) -> Path:
+        return self.delta_root / "bronze" / "ventes_raw"
+
+    @property
+    def silver_root(self) -> Path:
+        return self.delta_root / "silver"
+
+    def silver_path(self, table: str) -> Path:
+        return self.silver_root / table
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.home / "checkpoints" / "bronze_ventes_raw"
+
+    # Runtime state of the local stack.
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.home / "jars"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.home / "kafka"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.home / "metastore"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    # Project files.
+    @property
+    def project_root(self) -> Path:
+        return PROJECT_ROOT
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return PROJECT_ROOT / "dbt_ventes"
+
+    @property
+    def dbt_profiles_dir(self) -> Path:
+        return PROJECT_ROOT
+
+    @property
+    def dags_dir(self) -> Path:
+        return PROJECT_ROOT / "dags"
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        """Host and port of the first bootstrap server (the local broker's listener)."""
+        first = self.kafka_bootstrap_servers.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        return (host or "localhost"), int(port or 9092)
+
+    def env_for_children(self) -> dict[str, str]:
+        """The environment a child process (dbt, Spark, Airflow) needs to see the same settings."""
+        env = dict(os.environ)
+        env.update(
+            VENTES_HOME=str(self.home),
+            DELTA_ROOT=str(self.delta_root),
+            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap_servers,
+            KAFKA_TOPIC=self.kafka_topic,
+            SPARK_MASTER=self.spark_master,
+            THRIFT_HOST=self.thrift_host,
+            THRIFT_PORT=str(self.thrift_port),
+            DASHBOARD_HOST=self.dashboard_host,
+            DASHBOARD_PORT=str(self.dashboard_port),
+        )
+        return env
+
+
+def load() -> Settings:
+    """Read the settings from the environment, with the documented defaults."""
+    home = Path(_env("VENTES_HOME", str(PROJECT_ROOT / ".ventes"))).expanduser().resolve()
+    delta_root = Path(_env("DELTA_ROOT", str(home / "delta"))).expanduser().resolve()
+    return Settings(
+        home=home,
+        delta_root=delta_root,
+        kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+        kafka_topic=_env("KAFKA_TOPIC", "ventes_stream"),
+        kafka_partitions=_env_int("KAFKA_PARTITIONS", 3),
+        kafka_controller_port=_env_int("KAFKA_CONTROLLER_PORT", 9093),
+        spark_master=_env("SPARK_MASTER", "local[*]"),
+        thrift_host=_env("THRIFT_HOST", "127.0.0.1"),
+        thrift_port=_env_int("THRIFT_PORT", 10000),
+        dashboard_host=_env("DASHBOARD_HOST", "127.0.0.1"),
+        dashboard_port=_env_int("DASHBOARD_PORT", 5000),
+        docs_port=_env_int("DBT_DOCS_PORT", 8081),
+        airflow_port=_env_int("AIRFLOW_PORT", 8080),
+        max_offsets_per_trigger=_env_int("MAX_OFFSETS_PER_TRIGGER", 200_000),
+    )

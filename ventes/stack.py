@@ -1,0 +1,408 @@
+"""The local stack as plain processes: Kafka (KRaft), the Spark Thrift Server, the dashboard.
+
+Each service is started detached, with its pid in ``VENTES_HOME/run/<name>.pid`` and its
+output in ``VENTES_HOME/logs/<name>.log``; ``up`` waits until each one really answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ventes import jars
+from ventes.errors import VentesError
+from ventes.settings import Settings
+from ventes.spark import SPARK_HOME, SPARK_SUBMIT, delta_conf
+
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: Callable[[Settings], int]
+    host: Callable[[Settings], str]
+    command: Callable[[Settings], list[str]]
+    healthy: Callable[[Settings], bool]
+    prepare: Callable[[Settings], None] = lambda s: None
+    start_timeout: float = 120.0
+    url: Callable[[Settings], str] | None = None
+
+
+# --- process bookkeeping ---------------------------------------------------------------
+
+
+def pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return settings.log_dir / f"{name}.log"
+
+
+def read_pid(settings: Settings, name: str) -> int | None:
+    path = pid_file(settings, name)
+    try:
+        pid = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); it is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+# --- Kafka -----------------------------------------------------------------------------
+
+
+def _kafka_properties(settings: Settings) -> Path:
+    host, port = settings.kafka_host_port
+    bind = "127.0.0.1" if host in ("localhost", "127.0.0.1") else host
+    data = settings.kafka_data_dir
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{settings.kafka_controller_port}",
+        "listeners": f"PLAINTEXT://{bind}:{port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data / "logs"),
+        "num.partitions": str(settings.kafka_partitions),
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "log.retention.hours": "168",
+    }
+    path = data / "server.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    return path
+
+
+def _kafka_log4j(settings: Settings) -> Path:
+    path = settings.kafka_data_dir / "log4j2.properties"
+    path.write_text(
+        "rootLogger.level = INFO\n"
+        "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+        "appender.stdout.type = Console\n"
+        "appender.stdout.name = STDOUT\n"
+        "appender.stdout.layout.type = PatternLayout\n"
+        "appender.stdout.layout.pattern = [%d] %p %m (%c)%n\n"
+        "logger.kafka.name = kafka\nlogger.kafka.level = WARN\n"
+        "logger.apache.name = org.apache.kafka\nlogger.apache.level = WARN\n"
+        "logger.server.name = kafka.server.KafkaRaftServer\nlogger.server.level = INFO\n"
+    )
+    return path
+
+
+def java_command(settings: Settings, main_class: str, *args: str, heap: str = "512m") -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise VentesError("Java 17 is required: no 'java' on PATH")
+    return [
+        java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC",
+        f"-Dlog4j2.configurationFile={settings.kafka_data_dir / 'log4j2.properties'}",
+        "-cp", jars.kafka_classpath(settings), main_class, *args,
+    ]
+
+
+def _kafka_prepare(settings: Settings) -> None:
+    props = _kafka_properties(settings)
+    _kafka_log4j(settings)
+    if (settings.kafka_data_dir / "logs" / "meta.properties").exists():
+        return
+    cluster_id = _kafka_cluster_id()
+    result = subprocess.run(
+        java_command(settings, "kafka.tools.StorageTool", "format", "--standalone",
+                     f"--cluster-id={cluster_id}", "-c", str(props), heap="256m"),
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise VentesError(f"kafka: formatting {settings.kafka_data_dir} failed: "
+                          f"{(result.stderr or result.stdout).strip()[-300:]}")
+
+
+def _kafka_cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _kafka_command(settings: Settings) -> list[str]:
+    return java_command(settings, "kafka.Kafka", str(settings.kafka_data_dir / "server.properties"),
+                        heap="768m")
+
+
+def _kafka_healthy(settings: Settings) -> bool:
+    host, port = settings.kafka_host_port
+    if not port_open(host, port):
+        return False
+    from ventes.kafka_admin import ensure_topic
+
+    try:
+        ensure_topic(settings)
+    except Exception:  # noqa: BLE001 - not ready yet: the broker answers only once elected
+        return False
+    return True
+
+
+# --- Spark Thrift Server -----------------------------------------------------------------
+
+
+def thrift_command(settings: Settings) -> list[str]:
+    conf = delta_conf(settings)
+    metastore = settings.metastore_dir
+    conf.update({
+        "spark.master": settings.spark_master,
+        "spark.sql.warehouse.dir": str(metastore / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true",
+        "spark.driver.memory": "1g",
+        "spark.sql.hive.thriftServer.singleSession": "false",
+    })
+    jars_csv = conf.pop("spark.jars")
+    args = [str(SPARK_SUBMIT), "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+            "--name", "ventes-thrift-server", "--jars", jars_csv,
+            "--driver-java-options", f"-Dderby.system.home={metastore}"]
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    args += ["spark-internal",
+             "--hiveconf", f"hive.server2.thrift.port={settings.thrift_port}",
+             "--hiveconf", f"hive.server2.thrift.bind.host={settings.thrift_host}",
+             "--hiveconf", "hive.server2.authentication=NOSASL"]
+    return args
+
+
+def _thrift_prepare(settings: Settings) -> None:
+    settings.metastore_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _thrift_healthy(settings: Settings) -> bool:
+    if not port_open(settings.thrift_host, settings.thrift_port):
+        return False
+    try:
+        from pyhive import hive
+
+        conn = hive.connect(host=settings.thrift_host, port=settings.thrift_port, auth="NOSASL")
+        try:
+            cursor = conn.cursor()
+            cursor.execute("select 1")
+            return cursor.fetchall() == [(1,)]
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return False
+
+
+# --- Dashboard -------------------------------------------------------------------------
+
+
+def _dashboard_command(settings: Settings) -> list[str]:
+    return [str(GUNICORN), "--bind", f"{settings.dashboard_host}:{settings.dashboard_port}",
+            "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            "--chdir", str(settings.project_root), "dashboard:create_app()"]
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _dashboard_url(settings: Settings) -> str:
+    return f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+
+
+def _dashboard_healthy(settings: Settings) -> bool:
+    return _http_ok(_dashboard_url(settings) + "api/health")
+
+
+SERVICES: list[Service] = [
+    Service("kafka", port=lambda s: s.kafka_host_port[1], host=lambda s: s.kafka_host_port[0],
+            command=_kafka_command, healthy=_kafka_healthy, prepare=_kafka_prepare,
+            url=lambda s: s.kafka_bootstrap_servers),
+    Service("thrift", port=lambda s: s.thrift_port, host=lambda s: s.thrift_host,
+            command=thrift_command, healthy=_thrift_healthy, prepare=_thrift_prepare,
+            start_timeout=180.0,
+            url=lambda s: f"thrift://{s.thrift_host}:{s.thrift_port}"),
+    Service("dashboard", port=lambda s: s.dashboard_port, host=lambda s: s.dashboard_host,
+            command=_dashboard_command, healthy=_dashboard_healthy, url=_dashboard_url),
+]
+
+
+def service(name: str) -> Service:
+    for svc in SERVICES:
+        if svc.name == name:
+            return svc
+    raise VentesError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+
+
+# --- lifecycle -------------------------------------------------------------------------
+
+
+def start(settings: Settings, svc: Service) -> str:
+    """Start one service unless it already runs; wait until it answers. Returns a status word."""
+    host, port = svc.host(settings), svc.port(settings)
+    log = log_file(settings, svc.name)
+    pid = read_pid(settings, svc.name)
+    if pid is not None and svc.healthy(settings):
+        return "already running"
+    if pid is None and port_open(host, port):
+        raise VentesError(f"{svc.name}: port {host}:{port} is taken by another program; "
+                          f"stop it or set another port (see README, Configuration)")
+    if pid is None:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        svc.prepare(settings)
+        with open(log, "ab") as out:
+            out.write(f"\n=== starting {svc.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n"
+                      .encode())
+            out.flush()
+            proc = subprocess.Popen(svc.command(settings), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=child_env(settings),
+                                    cwd=settings.home, start_new_session=True)
+        pid = proc.pid
+        pid_file(settings, svc.name).write_text(str(pid))
+    deadline = time.monotonic() + svc.start_timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            pid_file(settings, svc.name).unlink(missing_ok=True)
+            raise VentesError(f"{svc.name} exited during start-up (port {port}); "
+                              f"see {log}: {_last_line(log)}")
+        if svc.healthy(settings):
+            return "started"
+        time.sleep(0.5)
+    raise VentesError(f"{svc.name} did not answer on {host}:{port} within "
+                      f"{svc.start_timeout:.0f}s; see {log}")
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a child process: the settings, plus Spark's home in the venv."""
+    env = settings.env_for_children()
+    env["SPARK_HOME"] = str(SPARK_HOME)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if "ERROR" in ln or "Exception" in ln or "Error" in ln]
+    return (errors or lines or [""])[-1].strip()[:300]
+
+
+def stop(settings: Settings, name: str, timeout: float = 30.0) -> str:
+    """Stop a service this project started (by its recorded pid and process group)."""
+    pid = read_pid(settings, name)
+    path = pid_file(settings, name)
+    if pid is None:
+        path.unlink(missing_ok=True)
+        return "not running"
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    path.unlink(missing_ok=True)
+    return "stopped"
+
+
+def up(settings: Settings, names: list[str] | None = None,
+       echo: Callable[[str], None] = print) -> None:
+    jars.ensure_jars(settings)
+    for svc in SERVICES:
+        if names and svc.name not in names:
+            continue
+        begin = time.monotonic()
+        echo(f"{svc.name:<10} starting...")
+        word = start(settings, svc)
+        echo(f"{svc.name:<10} {word} in {time.monotonic() - begin:.1f}s  "
+             f"{svc.url(settings) if svc.url else ''}  (log: {log_file(settings, svc.name)})")
+
+
+def down(settings: Settings, names: list[str] | None = None,
+         echo: Callable[[str], None] = print) -> None:
+    for svc in reversed(SERVICES):
+        if names and svc.name not in names:
+            continue
+        echo(f"{svc.name:<10} {stop(settings, svc.name)}")
+
+
+def status(settings: Settings) -> list[dict[str, object]]:
+    rows = []
+    for svc in SERVICES:
+        pid = read_pid(settings, svc.name)
+        rows.append({
+            "service": svc.name,
+            "pid": pid,
+            "address": f"{svc.host(settings)}:{svc.port(settings)}",
+            "health": ("up" if svc.healthy(settings) else "not answering") if pid else "stopped",
+            "rss_mb": round(rss_bytes(pid) / 2**20) if pid else 0,
+            "log": str(log_file(settings, svc.name)),
+        })
+    return rows
