@@ -42,6 +42,7 @@ class Settings:
     docs_port: int
     airflow_port: int
     max_offsets_per_trigger: int
+    jars_dir: Path
 
     # Lake layout.
     @property
@@ -67,10 +68,6 @@ class Settings:
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
-
-    @property
-    def jars_dir(self) -> Path:
-        return self.home / "jars"
 
     @property
     def kafka_data_dir(self) -> Path:
@@ -121,6 +118,12 @@ class Settings:
             THRIFT_PORT=str(self.thrift_port),
             DASHBOARD_HOST=self.dashboard_host,
             DASHBOARD_PORT=str(self.dashboard_port),
+            KAFKA_PARTITIONS=str(self.kafka_partitions),
+            KAFKA_CONTROLLER_PORT=str(self.kafka_controller_port),
+            DBT_DOCS_PORT=str(self.docs_port),
+            AIRFLOW_PORT=str(self.airflow_port),
+            MAX_OFFSETS_PER_TRIGGER=str(self.max_offsets_per_trigger),
+            VENTES_JARS=str(self.jars_dir),
         )
         return env
 
@@ -144,4 +147,6 @@ def load() -> Settings:
         docs_port=_env_int("DBT_DOCS_PORT", 8081),
         airflow_port=_env_int("AIRFLOW_PORT", 8080),
         max_offsets_per_trigger=_env_int("MAX_OFFSETS_PER_TRIGGER", 200_000),
+        # Shared by every VENTES_HOME of a checkout (tests make many), so jars download once.
+        jars_dir=Path(_env("VENTES_JARS", str(PROJECT_ROOT / ".ventes" / "jars"))).expanduser().resolve(),
     )

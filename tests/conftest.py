@@ -1,0 +1,88 @@
+"""Shared fixtures.
+
+Tests never touch the developer's stack: each session gets its own VENTES_HOME under pytest's
+temporary folder and its own free loopback ports, and stops every service it started.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from ventes import jars, stack
+from ventes import settings as settings_module
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[settings_module.Settings]:
+    """Point every setting at a private home and free ports for the whole test session."""
+    home = tmp_path_factory.mktemp("ventes_home")
+    overrides = {
+        "VENTES_HOME": str(home),
+        "DELTA_ROOT": str(home / "delta"),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "THRIFT_HOST": "127.0.0.1",
+        "THRIFT_PORT": str(free_port()),
+        "DASHBOARD_HOST": "127.0.0.1",
+        "DASHBOARD_PORT": str(free_port()),
+        "DBT_DOCS_PORT": str(free_port()),
+        "AIRFLOW_PORT": str(free_port()),
+    }
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield settings_module.load()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _service(settings: settings_module.Settings, name: str) -> Iterator[settings_module.Settings]:
+    jars.ensure_jars(settings)
+    stack.start(settings, stack.service(name))
+    try:
+        yield settings
+    finally:
+        stack.stop(settings, name)
+
+
+@pytest.fixture(scope="session")
+def kafka(test_env: settings_module.Settings) -> Iterator[settings_module.Settings]:
+    """A real single-node Kafka broker (KRaft) with the sales topic."""
+    yield from _service(test_env, "kafka")
+
+
+@pytest.fixture(scope="session")
+def thrift(test_env: settings_module.Settings) -> Iterator[settings_module.Settings]:
+    """A real Spark Thrift Server with Delta, owning the session's metastore."""
+    yield from _service(test_env, "thrift")
+
+
+@pytest.fixture(scope="session")
+def spark(test_env: settings_module.Settings):
+    """A local SparkSession with Delta, for the pure DataFrame functions."""
+    from pyspark.sql import SparkSession
+
+    from ventes.spark import delta_conf
+
+    jars.ensure_jars(test_env)
+    builder = SparkSession.builder.master("local[2]").appName("ventes-tests")
+    for key, value in delta_conf(test_env).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
