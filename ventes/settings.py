@@ -58,7 +58,9 @@ class Settings:
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.home / "checkpoints" / "bronze_ventes_raw"
+        # Beside the lake, not in VENTES_HOME: the checkpoint belongs to the Bronze table it
+        # describes, and a cluster's workers share the lake volume.
+        return self.delta_root / "_checkpoints" / "bronze_ventes_raw"
 
     # Runtime state of the local stack.
     @property
