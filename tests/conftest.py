@@ -6,6 +6,7 @@ temporary folder and its own free loopback ports, and stops every service it sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -20,6 +21,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def env_overrides(**overrides: str) -> Iterator[None]:
+    """Set environment variables for the duration of a block (any fixture scope)."""
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -38,16 +54,8 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[settings_modu
         "DBT_DOCS_PORT": str(free_port()),
         "AIRFLOW_PORT": str(free_port()),
     }
-    saved = {k: os.environ.get(k) for k in overrides}
-    os.environ.update(overrides)
-    try:
+    with env_overrides(**overrides):
         yield settings_module.load()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _service(settings: settings_module.Settings, name: str) -> Iterator[settings_module.Settings]:

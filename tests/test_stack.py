@@ -1,0 +1,69 @@
+"""The local stack runner's behaviour that needs no service: errors and bookkeeping."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import env_overrides
+from ventes import settings as settings_module
+from ventes import stack
+from ventes.errors import VentesError
+
+
+def test_port_taken_is_one_clear_error(tmp_path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with env_overrides(VENTES_HOME=str(tmp_path), DASHBOARD_PORT=str(port)):
+            s = settings_module.load()
+            with pytest.raises(VentesError, match=rf"dashboard: port 127.0.0.1:{port} is taken"):
+                stack.start(s, stack.service("dashboard"))
+
+
+def test_service_that_dies_names_its_log(tmp_path) -> None:
+    """A service exiting during start-up is reported with its port and log file."""
+    failing = stack.Service(
+        "broken", port=lambda s: 1, host=lambda s: "127.0.0.1",
+        command=lambda s: [sys.executable, "-c", "import sys; print('ERROR: no luck'); sys.exit(3)"],
+        healthy=lambda s: False, start_timeout=20,
+    )
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+        with pytest.raises(VentesError, match=r"broken exited during start-up.*broken\.log.*no luck"):
+            stack.start(s, failing)
+        assert stack.read_pid(s, "broken") is None
+
+
+def test_stop_only_what_was_started(tmp_path) -> None:
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+        assert stack.stop(s, "kafka") == "not running"
+        sleeper = stack.Service(
+            "sleeper", port=lambda s: 1, host=lambda s: "127.0.0.1",
+            command=lambda s: [sys.executable, "-c", "import time; time.sleep(60)"],
+            healthy=lambda s: True,
+        )
+        assert stack.start(s, sleeper) == "started"
+        pid = stack.read_pid(s, "sleeper")
+        assert pid is not None
+        assert stack.stop(s, "sleeper") == "stopped"
+        assert stack.read_pid(s, "sleeper") is None
+
+
+def test_cli_help_lists_every_command() -> None:
+    out = subprocess.run([sys.executable, "-m", "ventes.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for command in ("up", "down", "status", "produce", "ingest", "transform", "run", "docs"):
+        assert command in out
+
+
+def test_cli_rejects_bad_count() -> None:
+    result = subprocess.run([sys.executable, "-m", "ventes.cli", "produce", "--count", "-3"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "must be a positive integer" in result.stderr
