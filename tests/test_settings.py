@@ -6,8 +6,17 @@ from ventes import settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("VENTES_HOME", "DELTA_ROOT", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC",
-                 "SPARK_MASTER", "THRIFT_HOST", "THRIFT_PORT", "DASHBOARD_HOST", "DASHBOARD_PORT"):
+    for name in (
+        "VENTES_HOME",
+        "DELTA_ROOT",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_TOPIC",
+        "SPARK_MASTER",
+        "THRIFT_HOST",
+        "THRIFT_PORT",
+        "DASHBOARD_HOST",
+        "DASHBOARD_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     s = settings.load()
     assert s.home == settings.PROJECT_ROOT / ".ventes"

@@ -28,9 +28,12 @@ def test_port_taken_is_one_clear_error(tmp_path) -> None:
 def test_service_that_dies_names_its_log(tmp_path) -> None:
     """A service exiting during start-up is reported with its port and log file."""
     failing = stack.Service(
-        "broken", port=lambda s: 1, host=lambda s: "127.0.0.1",
+        "broken",
+        port=lambda s: 1,
+        host=lambda s: "127.0.0.1",
         command=lambda s: [sys.executable, "-c", "import sys; print('ERROR: no luck'); sys.exit(3)"],
-        healthy=lambda s: False, start_timeout=20,
+        healthy=lambda s: False,
+        start_timeout=20,
     )
     with env_overrides(VENTES_HOME=str(tmp_path)):
         s = settings_module.load()
@@ -44,7 +47,9 @@ def test_stop_only_what_was_started(tmp_path) -> None:
         s = settings_module.load()
         assert stack.stop(s, "kafka") == "not running"
         sleeper = stack.Service(
-            "sleeper", port=lambda s: 1, host=lambda s: "127.0.0.1",
+            "sleeper",
+            port=lambda s: 1,
+            host=lambda s: "127.0.0.1",
             command=lambda s: [sys.executable, "-c", "import time; time.sleep(60)"],
             healthy=lambda s: True,
         )
@@ -56,14 +61,19 @@ def test_stop_only_what_was_started(tmp_path) -> None:
 
 
 def test_cli_help_lists_every_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "ventes.cli", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "ventes.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("up", "down", "status", "produce", "ingest", "transform", "run", "docs"):
         assert command in out
 
 
 def test_cli_rejects_bad_count() -> None:
-    result = subprocess.run([sys.executable, "-m", "ventes.cli", "produce", "--count", "-3"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ventes.cli", "produce", "--count", "-3"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     assert "must be a positive integer" in result.stderr

@@ -40,8 +40,12 @@ def _ratio(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ventes", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ventes",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="start the local stack (idempotent; waits until each answers)")
@@ -52,16 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     produce = sub.add_parser("produce", help="send fake sales to Kafka")
     produce.add_argument("--count", type=_positive_int, default=50, help="events to send (default 50)")
-    produce.add_argument("--seed", type=int, default=None,
-                         help="same seed, same events (vente_id aside)")
-    produce.add_argument("--rate", type=float, default=None,
-                         help="events per second (default: as fast as possible)")
-    produce.add_argument("--bad-ratio", type=_ratio, default=0.0,
-                         help="share of bad records mixed in, 0..1 (default 0)")
+    produce.add_argument("--seed", type=int, default=None, help="same seed, same events (vente_id aside)")
+    produce.add_argument(
+        "--rate", type=float, default=None, help="events per second (default: as fast as possible)"
+    )
+    produce.add_argument(
+        "--bad-ratio", type=_ratio, default=0.0, help="share of bad records mixed in, 0..1 (default 0)"
+    )
 
     ingest = sub.add_parser("ingest", help="Kafka -> Bronze Delta table (drain and stop)")
-    ingest.add_argument("--follow", action="store_true",
-                        help="keep streaming in micro-batches until interrupted")
+    ingest.add_argument(
+        "--follow", action="store_true", help="keep streaming in micro-batches until interrupted"
+    )
 
     sub.add_parser("transform", help="dbt build: the Silver tables and their tests")
     sub.add_parser("run", help="ingest, then transform, once")
@@ -77,8 +83,10 @@ def _print_status(settings: settings_module.Settings) -> None:
     print(f"{'service':<10} {'pid':>7}  {'address':<22} {'health':<14} {'rss':>7}  log")
     for r in rows:
         pid = r["pid"] or "-"
-        print(f"{r['service']:<10} {pid:>7}  {r['address']:<22} {r['health']:<14} "
-              f"{r['rss_mb']:>5}MB  {r['log']}")
+        print(
+            f"{r['service']:<10} {pid:>7}  {r['address']:<22} {r['health']:<14} "
+            f"{r['rss_mb']:>5}MB  {r['log']}"
+        )
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -87,8 +95,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from ventes import stack
 
         stack.up(settings, args.services or None)
-        print(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/   "
-              f"stop everything with: ventes down")
+        print(
+            f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/   "
+            f"stop everything with: ventes down"
+        )
     elif args.command == "down":
         from ventes import stack
 
@@ -109,6 +119,7 @@ def dispatch(args: argparse.Namespace) -> int:
         dbt.build(settings)
     elif args.command == "run":
         from ingestion.job import ingest
+
         from ventes import dbt
 
         begin = time.monotonic()

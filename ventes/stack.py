@@ -6,6 +6,7 @@ output in ``VENTES_HOME/logs/<name>.log``; ``up`` waits until each one really an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -93,10 +94,8 @@ def rss_bytes(pid: int) -> int:
         return 0
     total = 0
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -154,9 +153,15 @@ def java_command(settings: Settings, main_class: str, *args: str, heap: str = "5
     if java is None:
         raise VentesError("Java 17 is required: no 'java' on PATH")
     return [
-        java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC",
+        java,
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
         f"-Dlog4j2.configurationFile={settings.kafka_data_dir / 'log4j2.properties'}",
-        "-cp", jars.kafka_classpath(settings), main_class, *args,
+        "-cp",
+        jars.kafka_classpath(settings),
+        main_class,
+        *args,
     ]
 
 
@@ -167,13 +172,25 @@ def _kafka_prepare(settings: Settings) -> None:
         return
     cluster_id = _kafka_cluster_id()
     result = subprocess.run(
-        java_command(settings, "kafka.tools.StorageTool", "format", "--standalone",
-                     f"--cluster-id={cluster_id}", "-c", str(props), heap="256m"),
-        capture_output=True, text=True, check=False,
+        java_command(
+            settings,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(props),
+            heap="256m",
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
-        raise VentesError(f"kafka: formatting {settings.kafka_data_dir} failed: "
-                          f"{(result.stderr or result.stdout).strip()[-300:]}")
+        raise VentesError(
+            f"kafka: formatting {settings.kafka_data_dir} failed: "
+            f"{(result.stderr or result.stdout).strip()[-300:]}"
+        )
 
 
 def _kafka_cluster_id() -> str:
@@ -183,8 +200,9 @@ def _kafka_cluster_id() -> str:
 
 
 def _kafka_command(settings: Settings) -> list[str]:
-    return java_command(settings, "kafka.Kafka", str(settings.kafka_data_dir / "server.properties"),
-                        heap="768m")
+    return java_command(
+        settings, "kafka.Kafka", str(settings.kafka_data_dir / "server.properties"), heap="768m"
+    )
 
 
 def _kafka_healthy(settings: Settings) -> bool:
@@ -195,7 +213,7 @@ def _kafka_healthy(settings: Settings) -> bool:
 
     try:
         ensure_topic(settings)
-    except Exception:  # noqa: BLE001 - not ready yet: the broker answers only once elected
+    except Exception:
         return False
     return True
 
@@ -206,24 +224,40 @@ def _kafka_healthy(settings: Settings) -> bool:
 def thrift_command(settings: Settings) -> list[str]:
     conf = delta_conf(settings)
     metastore = settings.metastore_dir
-    conf.update({
-        "spark.master": settings.spark_master,
-        "spark.sql.warehouse.dir": str(metastore / "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL":
-            f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true",
-        "spark.driver.memory": "1g",
-        "spark.sql.hive.thriftServer.singleSession": "false",
-    })
+    conf.update(
+        {
+            "spark.master": settings.spark_master,
+            "spark.sql.warehouse.dir": str(metastore / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true"
+            ),
+            "spark.driver.memory": "1g",
+            "spark.sql.hive.thriftServer.singleSession": "false",
+        }
+    )
     jars_csv = conf.pop("spark.jars")
-    args = [str(SPARK_SUBMIT), "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
-            "--name", "ventes-thrift-server", "--jars", jars_csv,
-            "--driver-java-options", f"-Dderby.system.home={metastore}"]
+    args = [
+        str(SPARK_SUBMIT),
+        "--class",
+        "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+        "--name",
+        "ventes-thrift-server",
+        "--jars",
+        jars_csv,
+        "--driver-java-options",
+        f"-Dderby.system.home={metastore}",
+    ]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
-    args += ["spark-internal",
-             "--hiveconf", f"hive.server2.thrift.port={settings.thrift_port}",
-             "--hiveconf", f"hive.server2.thrift.bind.host={settings.thrift_host}",
-             "--hiveconf", "hive.server2.authentication=NOSASL"]
+    args += [
+        "spark-internal",
+        "--hiveconf",
+        f"hive.server2.thrift.port={settings.thrift_port}",
+        "--hiveconf",
+        f"hive.server2.thrift.bind.host={settings.thrift_host}",
+        "--hiveconf",
+        "hive.server2.authentication=NOSASL",
+    ]
     return args
 
 
@@ -244,7 +278,7 @@ def _thrift_healthy(settings: Settings) -> bool:
             return cursor.fetchall() == [(1,)]
         finally:
             conn.close()
-    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+    except Exception:
         return False
 
 
@@ -252,9 +286,20 @@ def _thrift_healthy(settings: Settings) -> bool:
 
 
 def _dashboard_command(settings: Settings) -> list[str]:
-    return [str(GUNICORN), "--bind", f"{settings.dashboard_host}:{settings.dashboard_port}",
-            "--workers", "2", "--threads", "4", "--access-logfile", "-",
-            "--chdir", str(settings.project_root), "dashboard:create_app()"]
+    return [
+        str(GUNICORN),
+        "--bind",
+        f"{settings.dashboard_host}:{settings.dashboard_port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--chdir",
+        str(settings.project_root),
+        "dashboard:create_app()",
+    ]
 
 
 def _http_ok(url: str) -> bool:
@@ -274,15 +319,33 @@ def _dashboard_healthy(settings: Settings) -> bool:
 
 
 SERVICES: list[Service] = [
-    Service("kafka", port=lambda s: s.kafka_host_port[1], host=lambda s: s.kafka_host_port[0],
-            command=_kafka_command, healthy=_kafka_healthy, prepare=_kafka_prepare,
-            url=lambda s: s.kafka_bootstrap_servers),
-    Service("thrift", port=lambda s: s.thrift_port, host=lambda s: s.thrift_host,
-            command=thrift_command, healthy=_thrift_healthy, prepare=_thrift_prepare,
-            start_timeout=180.0,
-            url=lambda s: f"thrift://{s.thrift_host}:{s.thrift_port}"),
-    Service("dashboard", port=lambda s: s.dashboard_port, host=lambda s: s.dashboard_host,
-            command=_dashboard_command, healthy=_dashboard_healthy, url=_dashboard_url),
+    Service(
+        "kafka",
+        port=lambda s: s.kafka_host_port[1],
+        host=lambda s: s.kafka_host_port[0],
+        command=_kafka_command,
+        healthy=_kafka_healthy,
+        prepare=_kafka_prepare,
+        url=lambda s: s.kafka_bootstrap_servers,
+    ),
+    Service(
+        "thrift",
+        port=lambda s: s.thrift_port,
+        host=lambda s: s.thrift_host,
+        command=thrift_command,
+        healthy=_thrift_healthy,
+        prepare=_thrift_prepare,
+        start_timeout=180.0,
+        url=lambda s: f"thrift://{s.thrift_host}:{s.thrift_port}",
+    ),
+    Service(
+        "dashboard",
+        port=lambda s: s.dashboard_port,
+        host=lambda s: s.dashboard_host,
+        command=_dashboard_command,
+        healthy=_dashboard_healthy,
+        url=_dashboard_url,
+    ),
 ]
 
 
@@ -304,32 +367,41 @@ def start(settings: Settings, svc: Service) -> str:
     if pid is not None and svc.healthy(settings):
         return "already running"
     if pid is None and port_open(host, port):
-        raise VentesError(f"{svc.name}: port {host}:{port} is taken by another program; "
-                          f"stop it or set another port (see README, Configuration)")
+        raise VentesError(
+            f"{svc.name}: port {host}:{port} is taken by another program; "
+            f"stop it or set another port (see README, Configuration)"
+        )
     if pid is None:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         settings.run_dir.mkdir(parents=True, exist_ok=True)
         svc.prepare(settings)
         with open(log, "ab") as out:
-            out.write(f"\n=== starting {svc.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n"
-                      .encode())
+            out.write(f"\n=== starting {svc.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
             out.flush()
-            proc = subprocess.Popen(svc.command(settings), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=child_env(settings),
-                                    cwd=settings.home, start_new_session=True)
+            proc = subprocess.Popen(
+                svc.command(settings),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=child_env(settings),
+                cwd=settings.home,
+                start_new_session=True,
+            )
         pid = proc.pid
         pid_file(settings, svc.name).write_text(str(pid))
     deadline = time.monotonic() + svc.start_timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
             pid_file(settings, svc.name).unlink(missing_ok=True)
-            raise VentesError(f"{svc.name} exited during start-up (port {port}); "
-                              f"see {log}: {_last_line(log)}")
+            raise VentesError(
+                f"{svc.name} exited during start-up (port {port}); see {log}: {_last_line(log)}"
+            )
         if svc.healthy(settings):
             return "started"
         time.sleep(0.5)
-    raise VentesError(f"{svc.name} did not answer on {host}:{port} within "
-                      f"{svc.start_timeout:.0f}s; see {log}")
+    raise VentesError(
+        f"{svc.name} did not answer on {host}:{port} within {svc.start_timeout:.0f}s; see {log}"
+    )
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -356,24 +428,19 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> str:
     if pid is None:
         path.unlink(missing_ok=True)
         return "not running"
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
     if _alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     path.unlink(missing_ok=True)
     return "stopped"
 
 
-def up(settings: Settings, names: list[str] | None = None,
-       echo: Callable[[str], None] = print) -> None:
+def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
     jars.ensure_jars(settings)
     for svc in SERVICES:
         if names and svc.name not in names:
@@ -381,12 +448,13 @@ def up(settings: Settings, names: list[str] | None = None,
         begin = time.monotonic()
         echo(f"{svc.name:<10} starting...")
         word = start(settings, svc)
-        echo(f"{svc.name:<10} {word} in {time.monotonic() - begin:.1f}s  "
-             f"{svc.url(settings) if svc.url else ''}  (log: {log_file(settings, svc.name)})")
+        echo(
+            f"{svc.name:<10} {word} in {time.monotonic() - begin:.1f}s  "
+            f"{svc.url(settings) if svc.url else ''}  (log: {log_file(settings, svc.name)})"
+        )
 
 
-def down(settings: Settings, names: list[str] | None = None,
-         echo: Callable[[str], None] = print) -> None:
+def down(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
     for svc in reversed(SERVICES):
         if names and svc.name not in names:
             continue
@@ -397,12 +465,14 @@ def status(settings: Settings) -> list[dict[str, object]]:
     rows = []
     for svc in SERVICES:
         pid = read_pid(settings, svc.name)
-        rows.append({
-            "service": svc.name,
-            "pid": pid,
-            "address": f"{svc.host(settings)}:{svc.port(settings)}",
-            "health": ("up" if svc.healthy(settings) else "not answering") if pid else "stopped",
-            "rss_mb": round(rss_bytes(pid) / 2**20) if pid else 0,
-            "log": str(log_file(settings, svc.name)),
-        })
+        rows.append(
+            {
+                "service": svc.name,
+                "pid": pid,
+                "address": f"{svc.host(settings)}:{svc.port(settings)}",
+                "health": ("up" if svc.healthy(settings) else "not answering") if pid else "stopped",
+                "rss_mb": round(rss_bytes(pid) / 2**20) if pid else 0,
+                "log": str(log_file(settings, svc.name)),
+            }
+        )
     return rows
