@@ -36,6 +36,8 @@ class Service:
     command: Callable[[Settings], list[str]]
     healthy: Callable[[Settings], bool]
     prepare: Callable[[Settings], None] = lambda s: None
+    # Runs once the service answers, on every `up` (so it must be idempotent).
+    on_ready: Callable[[Settings], None] = lambda s: None
     start_timeout: float = 120.0
     url: Callable[[Settings], str] | None = None
 
@@ -209,13 +211,23 @@ def _kafka_healthy(settings: Settings) -> bool:
     host, port = settings.kafka_host_port
     if not port_open(host, port):
         return False
-    from ventes.kafka_admin import ensure_topic
+    from ventes.kafka_admin import admin_client
 
     try:
-        ensure_topic(settings)
+        admin = admin_client(settings)
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
     except Exception:
         return False
     return True
+
+
+def _kafka_ready(settings: Settings) -> None:
+    from ventes.kafka_admin import ensure_topic
+
+    ensure_topic(settings)
 
 
 # --- Spark Thrift Server -----------------------------------------------------------------
@@ -326,6 +338,7 @@ SERVICES: list[Service] = [
         command=_kafka_command,
         healthy=_kafka_healthy,
         prepare=_kafka_prepare,
+        on_ready=_kafka_ready,
         url=lambda s: s.kafka_bootstrap_servers,
     ),
     Service(
@@ -365,6 +378,7 @@ def start(settings: Settings, svc: Service) -> str:
     log = log_file(settings, svc.name)
     pid = read_pid(settings, svc.name)
     if pid is not None and svc.healthy(settings):
+        svc.on_ready(settings)
         return "already running"
     if pid is None and port_open(host, port):
         raise VentesError(
@@ -397,6 +411,7 @@ def start(settings: Settings, svc: Service) -> str:
                 f"{svc.name} exited during start-up (port {port}); see {log}: {_last_line(log)}"
             )
         if svc.healthy(settings):
+            svc.on_ready(settings)
             return "started"
         time.sleep(0.5)
     raise VentesError(
