@@ -95,10 +95,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from ventes import stack
 
         stack.up(settings, args.services or None)
-        print(
-            f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/   "
-            f"stop everything with: ventes down"
-        )
+        print("stop with: ventes down")
     elif args.command == "down":
         from ventes import stack
 
