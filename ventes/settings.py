@@ -43,6 +43,10 @@ class Settings:
     airflow_port: int
     max_offsets_per_trigger: int
     jars_dir: Path
+    # Airflow's unified_sales_pipeline: cron schedule, retries of each task, first retry delay.
+    pipeline_schedule: str = "*/15 * * * *"
+    pipeline_retries: int = 2
+    pipeline_retry_delay: int = 30
 
     # Lake layout.
     @property
@@ -126,6 +130,10 @@ class Settings:
             AIRFLOW_PORT=str(self.airflow_port),
             MAX_OFFSETS_PER_TRIGGER=str(self.max_offsets_per_trigger),
             VENTES_JARS=str(self.jars_dir),
+            AIRFLOW_HOME=str(self.airflow_home),
+            PIPELINE_SCHEDULE=self.pipeline_schedule,
+            PIPELINE_RETRIES=str(self.pipeline_retries),
+            PIPELINE_RETRY_DELAY=str(self.pipeline_retry_delay),
         )
         return env
 
@@ -151,4 +159,7 @@ def load() -> Settings:
         max_offsets_per_trigger=_env_int("MAX_OFFSETS_PER_TRIGGER", 200_000),
         # Shared by every VENTES_HOME of a checkout (tests make many), so jars download once.
         jars_dir=Path(_env("VENTES_JARS", str(PROJECT_ROOT / ".ventes" / "jars"))).expanduser().resolve(),
+        pipeline_schedule=_env("PIPELINE_SCHEDULE", "*/15 * * * *"),
+        pipeline_retries=_env_int("PIPELINE_RETRIES", 2),
+        pipeline_retry_delay=_env_int("PIPELINE_RETRY_DELAY", 30),
     )

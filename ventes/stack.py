@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ventes import jars
+from ventes import airflow_local, jars
 from ventes.errors import VentesError
 from ventes.settings import Settings
 from ventes.spark import SPARK_HOME, SPARK_SUBMIT, delta_conf
@@ -358,6 +358,17 @@ SERVICES: list[Service] = [
         command=_dashboard_command,
         healthy=_dashboard_healthy,
         url=_dashboard_url,
+    ),
+    # API server, scheduler and DAG processor under one supervisor (ventes/airflow_local.py).
+    Service(
+        "airflow",
+        port=lambda s: s.airflow_port,
+        host=lambda s: airflow_local.HOST,
+        command=airflow_local.service_command,
+        healthy=airflow_local.healthy,
+        prepare=airflow_local.prepare,
+        start_timeout=240.0,
+        url=lambda s: airflow_local.url(s) + "/",
     ),
 ]
 
