@@ -47,6 +47,8 @@ class Settings:
     pipeline_schedule: str = "*/15 * * * *"
     pipeline_retries: int = 2
     pipeline_retry_delay: int = 30
+    # The dashboard warns when Bronze saw no commit, or Silver lags Bronze, for this many seconds.
+    dashboard_stale_after: int = 1800
 
     # Lake layout.
     @property
@@ -101,6 +103,11 @@ class Settings:
         return PROJECT_ROOT
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target folder (manifest, run_results.json): runtime state, not in the checkout."""
+        return self.home / "dbt" / "target"
+
+    @property
     def dags_dir(self) -> Path:
         return PROJECT_ROOT / "dags"
 
@@ -134,6 +141,7 @@ class Settings:
             PIPELINE_SCHEDULE=self.pipeline_schedule,
             PIPELINE_RETRIES=str(self.pipeline_retries),
             PIPELINE_RETRY_DELAY=str(self.pipeline_retry_delay),
+            DASHBOARD_STALE_AFTER=str(self.dashboard_stale_after),
         )
         return env
 
@@ -162,4 +170,5 @@ def load() -> Settings:
         pipeline_schedule=_env("PIPELINE_SCHEDULE", "*/15 * * * *"),
         pipeline_retries=_env_int("PIPELINE_RETRIES", 2),
         pipeline_retry_delay=_env_int("PIPELINE_RETRY_DELAY", 30),
+        dashboard_stale_after=_env_int("DASHBOARD_STALE_AFTER", 1800),
     )

@@ -1,0 +1,434 @@
+"""What the API answers, computed from the Silver tables (and Bronze's commit log).
+
+Each function reads the latest snapshot of the tables it needs; what it derives from a snapshot
+is memoised with that snapshot, so filters are applied to cached rows and a table is queried
+again only after a new Delta commit. Money leaves as floats rounded to 2 places, quantities as
+ints, times as ISO-8601 UTC strings ending in ``Z``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from dashboard.reader import DeltaReader, Snapshot, TableUnreadable
+
+AGGREGATES = "ventes_aggreges"
+TOP_PRODUCTS = "top_produits"
+HOURLY = "hourly_sales"
+BY_SEGMENT = "ventes_par_segment"
+CLEAN = "ventes_clean"
+REJECTS = "ventes_rejets"
+QUALITY = "pipeline_quality"
+SILVER_TABLES = (CLEAN, REJECTS, AGGREGATES, TOP_PRODUCTS, HOURLY, BY_SEGMENT, QUALITY)
+
+TOP_REASONS = 10
+RECENT_REJECTS = 10
+REJECT_VALUE_CHARS = 200
+CENT = Decimal("0.01")
+
+
+@dataclass
+class Lake:
+    """Where the tables are, and the reader that caches them."""
+
+    silver_root: Path
+    bronze_path: Path
+    dbt_target_dir: Path
+    stale_after: timedelta
+    reader: DeltaReader
+
+    def silver(self, table: str) -> Snapshot | None:
+        return self.reader.snapshot(self.silver_root / table)
+
+    def bronze(self) -> Snapshot | None:
+        return self.reader.snapshot(self.bronze_path)
+
+
+# --- value conversions -------------------------------------------------------------------
+
+
+def money(value: Decimal | float | int | None) -> float:
+    if value is None:
+        return 0.0
+    return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def count(value: int | None) -> int:
+    return int(value or 0)
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a ``Z``; a naive time is UTC (Delta ``timestamp_ntz``)."""
+    if moment is None:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _rows(snapshot: Snapshot | None, key: str, sql: str) -> list[dict[str, Any]]:
+    if snapshot is None:
+        return []
+    return snapshot.memo(key, lambda snap: snap.query(sql))
+
+
+def _limited(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    return rows if limit is None else rows[:limit]
+
+
+# --- the four list endpoints of the data contract ----------------------------------------
+
+
+def aggregated_sales(lake: Lake, pays: str | None = None, limit: int | None = None) -> list[dict]:
+    """Revenue and quantity per product and country, largest revenue first."""
+    snapshot = lake.silver(AGGREGATES)
+    if snapshot is None:
+        return []
+
+    def compute(snap: Snapshot) -> list[dict]:
+        rows = snap.query(
+            "select produit_nom, pays, total_montant, total_quantite from t "
+            "order by total_montant desc, produit_nom, pays"
+        )
+        return [
+            {
+                "produit_nom": r["produit_nom"],
+                "pays": r["pays"],
+                "total_montant": money(r["total_montant"]),
+                "total_quantite": count(r["total_quantite"]),
+            }
+            for r in rows
+        ]
+
+    rows = snapshot.memo("aggregated_sales", compute)
+    if pays is not None:
+        rows = snapshot.memo(("aggregated_sales", pays), lambda _: [r for r in rows if r["pays"] == pays])
+    return _limited(rows, limit)
+
+
+def top_products(lake: Lake, limit: int | None = None) -> list[dict]:
+    """The top 10 products by revenue, as ranked by Silver."""
+    snapshot = lake.silver(TOP_PRODUCTS)
+    if snapshot is None:
+        return []
+
+    def compute(snap: Snapshot) -> list[dict]:
+        rows = snap.query("select rank, produit_nom, total_montant from t order by rank, produit_nom")
+        return [
+            {
+                "produit_nom": r["produit_nom"],
+                "total_montant": money(r["total_montant"]),
+                "rank": count(r["rank"]),
+            }
+            for r in rows
+        ]
+
+    return _limited(snapshot.memo("top_products", compute), limit)
+
+
+def hourly_sales(
+    lake: Lake, start: datetime | None = None, end: datetime | None = None, limit: int | None = None
+) -> list[dict]:
+    """Revenue and quantity per UTC hour, oldest first; ``start`` included, ``end`` excluded.
+
+    With ``limit``, the latest ``limit`` hours of the range.
+    """
+    snapshot = lake.silver(HOURLY)
+    if snapshot is None:
+        return []
+
+    def compute(snap: Snapshot) -> list[tuple[datetime, dict]]:
+        rows = snap.query("select heure, total_montant, total_quantite from t order by heure")
+        return [
+            (
+                _utc(r["heure"]),
+                {
+                    "heure": iso_utc(r["heure"]),
+                    "total_montant": money(r["total_montant"]),
+                    "total_quantite": count(r["total_quantite"]),
+                },
+            )
+            for r in rows
+            if r["heure"] is not None
+        ]
+
+    hours = snapshot.memo("hourly_sales", compute)
+    selected = [
+        row for hour, row in hours if (start is None or hour >= start) and (end is None or hour < end)
+    ]
+    return selected if limit is None else selected[-limit:]
+
+
+def product_by_segment(lake: Lake, pays: str | None = None, limit: int | None = None) -> list[dict]:
+    """Revenue per product and customer segment.
+
+    Unfiltered, from ``ventes_par_segment``; for one country, from ``ventes_clean`` (the
+    product × segment table has no country).
+    """
+    if pays is None:
+        snapshot = lake.silver(BY_SEGMENT)
+        if snapshot is None:
+            return []
+
+        def compute(snap: Snapshot) -> list[dict]:
+            rows = snap.query("select produit, segment, montant from t order by produit, segment")
+            return [
+                {"produit": r["produit"], "segment": r["segment"], "montant": money(r["montant"])}
+                for r in rows
+            ]
+
+        return _limited(snapshot.memo("product_by_segment", compute), limit)
+
+    snapshot = lake.silver(CLEAN)
+    if snapshot is None:
+        return []
+
+    def compute_by_country(snap: Snapshot) -> dict[str, list[dict]]:
+        rows = snap.query(
+            "select pays, produit_nom, segment, sum(montant) as montant from t "
+            "group by pays, produit_nom, segment order by produit_nom, segment"
+        )
+        by_country: dict[str, list[dict]] = {}
+        for r in rows:
+            by_country.setdefault(r["pays"], []).append(
+                {"produit": r["produit_nom"], "segment": r["segment"], "montant": money(r["montant"])}
+            )
+        return by_country
+
+    return _limited(snapshot.memo("product_by_segment_by_country", compute_by_country).get(pays, []), limit)
+
+
+# --- overview and quality ----------------------------------------------------------------
+
+_OVERVIEW_COLUMNS = (
+    "sum(montant) as total_montant, sum(quantite) as total_quantite, count(*) as nombre_ventes, "
+    "count(distinct produit_id) as nombre_produits, count(distinct client_id) as nombre_clients, "
+    "count(distinct pays) as nombre_pays, "
+    "min(event_timestamp) as premiere_vente, max(event_timestamp) as derniere_vente"
+)
+
+
+def _overview_row(row: dict[str, Any] | None, pays: str | None) -> dict[str, Any]:
+    row = row or {}
+    sales = count(row.get("nombre_ventes"))
+    revenue = money(row.get("total_montant"))
+    return {
+        "pays": pays,
+        "total_montant": revenue,
+        "total_quantite": count(row.get("total_quantite")),
+        "nombre_ventes": sales,
+        "nombre_produits": count(row.get("nombre_produits")),
+        "nombre_clients": count(row.get("nombre_clients")),
+        "nombre_pays": count(row.get("nombre_pays")),
+        "panier_moyen": money(revenue / sales) if sales else 0.0,
+        "premiere_vente": iso_utc(row.get("premiere_vente")),
+        "derniere_vente": iso_utc(row.get("derniere_vente")),
+    }
+
+
+def overview(lake: Lake, pays: str | None = None) -> dict[str, Any]:
+    """Revenue, sales, products, clients and countries, for all countries or one."""
+    snapshot = lake.silver(CLEAN)
+    if snapshot is None:
+        return _overview_row(None, pays)
+
+    def compute(snap: Snapshot) -> dict[str | None, dict[str, Any]]:
+        totals = snap.query(f"select {_OVERVIEW_COLUMNS} from t")
+        per_country = snap.query(f"select pays, {_OVERVIEW_COLUMNS} from t group by pays")
+        answers: dict[str | None, dict[str, Any]] = {None: _overview_row(totals[0] if totals else None, None)}
+        for row in per_country:
+            answers[row["pays"]] = _overview_row(row, row["pays"])
+        return answers
+
+    answers = snapshot.memo("overview", compute)
+    return answers.get(pays) or _overview_row(None, pays)
+
+
+def _layer_times(lake: Lake) -> tuple[datetime | None, datetime | None, dict[str, Any]]:
+    """Bronze's last commit, Silver's build time, and the pipeline_quality row."""
+    bronze = lake.bronze()
+    quality_rows = _rows(
+        lake.silver(QUALITY), "pipeline_quality", "select * from t order by built_at desc limit 1"
+    )
+    quality = quality_rows[0] if quality_rows else {}
+    built_at = _utc(quality.get("built_at"))
+    if built_at is None:
+        # Without the quality table, the newest commit among the Silver tables.
+        commits = [s.committed_at for s in map(lake.silver, SILVER_TABLES) if s and s.committed_at]
+        built_at = max(commits, default=None)
+    return (bronze.committed_at if bronze else None), built_at, quality
+
+
+def freshness(lake: Lake, now: datetime | None = None) -> dict[str, Any]:
+    """How old Bronze and Silver are, and whether either is stale.
+
+    Bronze is stale when nothing was ingested for ``stale_after``; Silver is stale when Bronze
+    holds commits newer than Silver's build by more than ``stale_after``.
+    """
+    now = now or datetime.now(UTC)
+    bronze_commit, built_at, quality = _layer_times(lake)
+    limit = lake.stale_after
+    bronze_age = (now - bronze_commit) if bronze_commit else None
+    silver_lag = max(bronze_commit - built_at, timedelta(0)) if bronze_commit and built_at else None
+    return {
+        "maintenant": iso_utc(now),
+        "seuil_secondes": int(limit.total_seconds()),
+        "donnees_au": iso_utc(quality.get("last_ingestion_time")) or iso_utc(built_at),
+        "bronze": {
+            "derniere_ecriture": iso_utc(bronze_commit),
+            "age_secondes": round(bronze_age.total_seconds()) if bronze_age is not None else None,
+            "perime": bronze_age is not None and bronze_age > limit,
+        },
+        "silver": {
+            "construit_a": iso_utc(built_at),
+            "age_secondes": round((now - built_at).total_seconds()) if built_at else None,
+            "retard_sur_bronze_secondes": round(silver_lag.total_seconds())
+            if silver_lag is not None
+            else None,
+            "perime": silver_lag is not None and silver_lag > limit,
+        },
+    }
+
+
+def _rejects(lake: Lake) -> dict[str, Any]:
+    snapshot = lake.silver(REJECTS)
+    if snapshot is None:
+        return {"total": 0, "par_statut": [], "par_raison": [], "derniers": []}
+
+    def compute(snap: Snapshot) -> dict[str, Any]:
+        groups = snap.query(
+            "select parse_status, reasons, count(*) as n from t group by parse_status, reasons"
+        )
+        by_status: Counter[str] = Counter()
+        by_reason: Counter[str] = Counter()
+        for g in groups:
+            by_status[g["parse_status"] or "inconnu"] += g["n"]
+            for reason in (g["reasons"] or "raison inconnue").split("; "):
+                by_reason[reason.strip() or "raison inconnue"] += g["n"]
+        recent = snap.query(
+            f'select partition, "offset", kafka_timestamp, parse_status, reasons, '
+            f"substr(value, 1, {REJECT_VALUE_CHARS}) as value from t "
+            f'order by kafka_timestamp desc nulls last, partition, "offset" desc limit {RECENT_REJECTS}'
+        )
+        reasons = sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
+        listed = reasons[:TOP_REASONS]
+        if len(reasons) > TOP_REASONS:
+            listed.append(("autres raisons", sum(n for _, n in reasons[TOP_REASONS:])))
+        return {
+            "total": sum(by_status.values()),
+            "par_statut": [
+                {"statut": s, "nombre": n} for s, n in sorted(by_status.items(), key=lambda i: (-i[1], i[0]))
+            ],
+            "par_raison": [{"raison": r, "nombre": n} for r, n in listed],
+            "derniers": [
+                {
+                    "partition": count(r["partition"]),
+                    "offset": count(r["offset"]),
+                    "kafka_timestamp": iso_utc(r["kafka_timestamp"]),
+                    "statut": r["parse_status"],
+                    "raisons": r["reasons"],
+                    "valeur": r["value"],
+                }
+                for r in recent
+            ],
+        }
+
+    return snapshot.memo("rejects", compute)
+
+
+class DbtResults:
+    """The last dbt invocation's ``run_results.json``, re-read when the file changes."""
+
+    def __init__(self, target_dir: Path) -> None:
+        self.path = target_dir / "run_results.json"
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None
+        self._summary: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        signature = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if signature != self._seen:
+                self._summary = _summarise_run_results(self.path)
+                self._seen = signature
+            return self._summary
+
+
+def _summarise_run_results(path: Path) -> dict[str, Any] | None:
+    try:
+        document = json.loads(path.read_text())
+        results = document.get("results") or []
+        metadata = document.get("metadata") or {}
+    except (OSError, ValueError, AttributeError):
+        return None  # being rewritten by a running dbt; the next request reads it again
+    tests: Counter[str] = Counter()
+    models: Counter[str] = Counter()
+    failures = []
+    for result in results:
+        if not isinstance(result, dict):
+            continue
+        unique_id = str(result.get("unique_id", ""))
+        status = str(result.get("status", "unknown"))
+        (tests if unique_id.startswith("test.") else models)[status] += 1
+        if status in ("fail", "error", "warn"):
+            failures.append(
+                {"noeud": unique_id, "statut": status, "message": str(result.get("message") or "")[:300]}
+            )
+    failed = sum(tests[s] for s in ("fail", "error")) + models["error"]
+    return {
+        "commande": (document.get("args") or {}).get("which"),
+        "termine_a": metadata.get("generated_at"),
+        "duree_secondes": round(float(document.get("elapsed_time") or 0.0), 1),
+        "succes": failed == 0,
+        "tests": {s: tests[s] for s in ("pass", "fail", "warn", "error", "skipped")},
+        "modeles": {s: models[s] for s in ("success", "error", "skipped")},
+        "echecs": failures[:20],
+    }
+
+
+def quality(lake: Lake, dbt: DbtResults, now: datetime | None = None) -> dict[str, Any]:
+    """Counts through the pipeline, rejects by reason, freshness and the last dbt run."""
+    _, _, row = _layer_times(lake)
+    rejects = _rejects(lake)
+    return {
+        "bronze_lignes": count(row.get("bronze_rows")),
+        "ventes_valides": count(row.get("valid_sales")),
+        "rejets": count(row.get("rejected_rows")) if row else rejects["total"],
+        "doublons": count(row.get("duplicates_dropped")),
+        "derniere_ingestion": iso_utc(row.get("last_ingestion_time")),
+        "rejets_par_statut": rejects["par_statut"],
+        "rejets_par_raison": rejects["par_raison"],
+        "derniers_rejets": rejects["derniers"],
+        "fraicheur": freshness(lake, now),
+        "dbt": dbt.summary(),
+    }
+
+
+def health(lake: Lake) -> dict[str, Any]:
+    """The Delta version of each Silver table (null before the first run)."""
+    tables: dict[str, int | None] = {}
+    unreadable = []
+    for name in SILVER_TABLES:
+        try:
+            snapshot = lake.silver(name)
+        except TableUnreadable as exc:
+            snapshot = None
+            unreadable.append(str(exc))
+        tables[name] = snapshot.version if snapshot else None
+    return {"status": "ok", "tables": tables, "illisibles": unreadable}
