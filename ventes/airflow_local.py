@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ventes import settings as settings_module
 from ventes.errors import VentesError
@@ -276,6 +277,23 @@ def healthy(settings: Settings) -> bool:
     return status is not None and all(
         status.get(name) == "healthy" for name in ("metadatabase", "scheduler", "dag_processor")
     )
+
+
+def api(settings: Settings, method: str, path: str, body: dict | None = None) -> Any:
+    """Call the REST API (``/api/v2/...``) as the admin user; returns the decoded JSON."""
+    password = json.loads(password_file(settings).read_text())[ADMIN_USER]
+    token = _request(f"{url(settings)}/auth/token", "POST", {"username": ADMIN_USER, "password": password})
+    return _request(f"{url(settings)}{path}", method, body, token["access_token"])
+
+
+def _request(address: str, method: str, body: dict | None = None, token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(address, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
 
 
 # --- the service ---------------------------------------------------------------------------

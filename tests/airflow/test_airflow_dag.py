@@ -1,0 +1,158 @@
+"""The DAG file parses cleanly and fast, and has the shape users expect in the Airflow UI."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from ventes import airflow_local, airflow_pipeline
+from ventes.settings import Settings
+
+PIPELINE = [
+    "check_infrastructure",
+    "produce_sales_data",
+    "run_bronze_processing",
+    "check_bronze_data_ready",
+]
+DBT_GROUP = "dbt_build"
+
+
+def test_dag_folder_imports_without_errors(dagbag: tuple, capsys: pytest.CaptureFixture) -> None:
+    bag, seconds = dagbag
+    assert bag.import_errors == {}
+    assert list(bag.dag_ids) == [airflow_local.DAG_ID]
+    with capsys.disabled():
+        print(f"\nDAG folder parse time (Cosmos rendering from the manifest included): {seconds:.2f}s")
+    # The DAG processor's default import timeout is 30 s; parsing must stay far from it.
+    assert seconds < 10
+
+
+def test_parsing_imports_nothing_heavy(airflow_env: Settings) -> None:
+    """No Spark, dbt run, Delta or Kafka client is loaded to parse the DAG."""
+    probe = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(airflow_env.dags_dir)!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "heavy = ('pyspark', 'deltalake', 'kafka', 'dbt.cli.main', 'ingestion.producer')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=airflow_local.airflow_env(airflow_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_pipeline_order(sales_dag) -> None:
+    tasks = sales_dag.task_dict
+    for upstream, downstream in itertools.pairwise(PIPELINE):
+        assert tasks[upstream].downstream_task_ids == {downstream}
+    dbt_tasks = {t for t in tasks if t.startswith(f"{DBT_GROUP}.")}
+    roots = {t for t in dbt_tasks if not tasks[t].upstream_task_ids & dbt_tasks}
+    leaves = {t for t in dbt_tasks if not tasks[t].downstream_task_ids & dbt_tasks}
+    assert tasks["check_bronze_data_ready"].downstream_task_ids == roots | {"verify_final_output"}
+    for root in roots:
+        assert tasks[root].upstream_task_ids == {"check_bronze_data_ready"}
+    # verify_final_output also reads the Bronze row count checked before dbt (an XCom).
+    assert tasks["verify_final_output"].upstream_task_ids == leaves | {"check_bronze_data_ready"}
+    assert tasks["verify_final_output"].downstream_task_ids == set()
+
+
+def _model_tasks(dag, model: str) -> tuple[str, str | None]:
+    """Cosmos names a model with tests ``<model>.run`` + ``<model>.test``, one without ``<model>_run``."""
+    tasks = dag.task_dict
+    if f"{DBT_GROUP}.{model}.run" in tasks:
+        return f"{DBT_GROUP}.{model}.run", f"{DBT_GROUP}.{model}.test"
+    return f"{DBT_GROUP}.{model}_run", None
+
+
+def test_each_dbt_model_is_a_task_followed_by_its_tests(sales_dag, airflow_env: Settings) -> None:
+    manifest = json.loads(airflow_local.manifest_file(airflow_env).read_text())
+    nodes = manifest["nodes"]
+    models = {n["name"]: n for n in nodes.values() if n["resource_type"] == "model"}
+    tested = {
+        nodes[dep]["name"]
+        for n in nodes.values()
+        if n["resource_type"] == "test"
+        for dep in n["depends_on"]["nodes"]
+        if dep in nodes and nodes[dep]["resource_type"] == "model"
+    }
+    assert set(airflow_pipeline.SILVER_TABLES) <= set(models)
+    tasks = sales_dag.task_dict
+    for name, node in models.items():
+        run, test = _model_tasks(sales_dag, name)
+        assert run in tasks, f"model {name} has no task"
+        assert (test is not None) == (name in tested), f"model {name}: tests rendered as {test}"
+        if test:
+            assert tasks[run].downstream_task_ids == {test}
+            assert type(tasks[test]).__name__ == "DbtTestLocalOperator"
+        # A model runs after its parents are built and tested.
+        for parent in node["depends_on"]["nodes"]:
+            if parent in nodes and nodes[parent]["resource_type"] == "model":
+                parent_run, parent_test = _model_tasks(sales_dag, nodes[parent]["name"])
+                assert (parent_test or parent_run) in tasks[run].get_flat_relative_ids(upstream=True)
+
+
+def test_schedule_retries_timeouts_and_assets(sales_dag, airflow_env: Settings) -> None:
+    assert sales_dag.schedule == airflow_env.pipeline_schedule == "* * * * *"
+    assert sales_dag.catchup is False
+    assert sales_dag.max_active_runs == 1
+    for task in sales_dag.tasks:
+        assert task.execution_timeout is not None and task.execution_timeout <= timedelta(minutes=30)
+        expected_retries = 0 if task.task_id == "produce_sales_data" else airflow_env.pipeline_retries
+        assert task.retries == expected_retries, task.task_id
+        assert task.retry_exponential_backoff == 2.0
+        assert task.retry_delay == timedelta(seconds=airflow_env.pipeline_retry_delay)
+    tasks = sales_dag.task_dict
+    assert [a.uri for a in tasks["run_bronze_processing"].outlets] == [airflow_env.bronze_path.as_uri()]
+    assert {a.name for a in tasks["verify_final_output"].outlets} == {
+        f"silver.{t}" for t in airflow_pipeline.SILVER_TABLES
+    }
+    assert set(sales_dag.params.keys()) == {"produce_demo_sales", "demo_sales_count"}
+
+
+@pytest.mark.parametrize(
+    ("param", "variable", "expected"),
+    [(True, "true", True), (True, "False", False), (True, " off ", False), (False, "true", False)],
+)
+def test_demo_producer_switches(param: bool, variable: str, expected: bool) -> None:
+    assert airflow_pipeline.should_produce(param, variable) is expected
+
+
+def test_manifest_missing_means_not_current(airflow_env: Settings, tmp_path) -> None:
+    assert airflow_local.manifest_is_current(airflow_env)
+    assert not airflow_local.manifest_is_current(dataclasses.replace(airflow_env, home=tmp_path))
+
+
+def test_configuration_is_local_and_password_generated(airflow_env: Settings) -> None:
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(airflow_local.config_file(airflow_env))
+    assert cfg["api"]["host"] == "127.0.0.1"
+    assert cfg["api"]["port"] == str(airflow_env.airflow_port)
+    assert cfg["core"]["executor"] == "LocalExecutor"
+    assert cfg["core"]["load_examples"] == "False"
+    assert cfg["core"]["dags_folder"] == str(airflow_env.dags_dir)
+    assert cfg["database"]["sql_alchemy_conn"].startswith("sqlite:///")
+    password = json.loads(airflow_local.password_file(airflow_env).read_text())["admin"]
+    assert len(password) >= 16 and password != "admin"
+    assert airflow_local.password_file(airflow_env).stat().st_mode & 0o077 == 0
+    # Written again (as every `ventes up` does), the secrets and the password stay.
+    secret = cfg["api_auth"]["jwt_secret"]
+    assert airflow_local.configure(airflow_env) is None
+    cfg.read(airflow_local.config_file(airflow_env))
+    assert cfg["api_auth"]["jwt_secret"] == secret
+    assert json.loads(airflow_local.password_file(airflow_env).read_text())["admin"] == password
