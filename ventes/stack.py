@@ -308,6 +308,9 @@ def _dashboard_command(settings: Settings) -> list[str]:
         "4",
         "--access-logfile",
         "-",
+        # gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl),
+        # which a second dashboard (tests beside a developer's stack) would take over.
+        "--no-control-socket",
         "--chdir",
         str(settings.project_root),
         "dashboard:create_app()",
