@@ -1,0 +1,1 @@
+"""Kafka ingestion: the fake-sales producer and the Bronze Structured Streaming job."""
