@@ -118,7 +118,7 @@ class DeltaReader:
         try:
             if entry.probe is None or entry.log_signature is None or signature[0] != entry.log_signature[0]:
                 # First look, or the log folder was replaced (table dropped and recreated).
-                entry.probe = DeltaTable(path, without_files=True)
+                entry.probe = DeltaTable(path)
             else:
                 entry.probe.update_incremental()
             version = entry.probe.version()
