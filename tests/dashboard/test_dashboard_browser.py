@@ -1,0 +1,182 @@
+"""The page in a real browser: Debian's headless Chromium, driven by Playwright, against the
+dashboard served by gunicorn exactly as ``ventes up`` runs it, over Silver tables written here.
+
+Screenshots land in test-output/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.dashboard.silver import Expected, SilverLake, sale, sample_sales
+from ventes import stack
+from ventes.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+def euros(value: Decimal | float) -> str:
+    """As the page shows money (fr-FR), without its spaces: 5469,50€."""
+    return f"{Decimal(str(value)).quantize(Decimal('0.01')):,}".replace(",", "").replace(".", ",") + "€"
+
+
+def plain(text: str) -> str:
+    return re.sub(r"\s", "", text)
+
+
+@pytest.fixture(scope="module")
+def served(
+    test_env: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, SilverLake]]:
+    """gunicorn serving the dashboard over a lake of this module (empty until a test fills it)."""
+    settings = dataclasses.replace(test_env, delta_root=tmp_path_factory.mktemp("browser") / "delta")
+    stack.start(settings, stack.service("dashboard"))
+    try:
+        yield settings, SilverLake(settings.delta_root)
+    finally:
+        stack.stop(settings, "dashboard")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (./dev test does)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="fr-FR", timezone_id="UTC")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"errors in the browser console: {errors}"
+
+
+def open_dashboard(page: Page, settings: Settings, query: str = "") -> None:
+    page.goto(f"http://{settings.dashboard_host}:{settings.dashboard_port}/{query}")
+    page.wait_for_selector("body[data-state]", timeout=20_000)
+
+
+def test_before_the_first_run_the_page_says_how_to_produce_data(served, page: Page) -> None:
+    settings, _ = served
+    open_dashboard(page, settings)
+    expect(page.locator("#empty-state")).to_be_visible()
+    expect(page.locator("#empty-state")).to_contain_text("ventes produce --count 50 && ventes run")
+    expect(page.locator("#content")).to_be_hidden()
+
+
+@pytest.fixture(scope="module")
+def filled(served) -> tuple[Settings, SilverLake, Expected]:
+    settings, lake = served
+    return settings, lake, lake.write(sample_sales())
+
+
+def test_charts_kpis_and_table_show_the_silver_figures(filled, page: Page) -> None:
+    settings, _, expected = filled
+    sales = expected.sales
+    open_dashboard(page, settings)
+    expect(page.locator("body")).to_have_attribute("data-state", "ready")
+
+    kpi = lambda key: plain(page.locator(f'[data-kpi="{key}"]').inner_text())  # noqa: E731
+    revenue = sum(s["montant"] for s in sales)
+    assert kpi("total_montant") == euros(revenue)
+    assert kpi("nombre_ventes") == str(len(sales))
+    assert kpi("total_quantite") == str(sum(s["quantite"] for s in sales))
+    assert kpi("panier_moyen") == euros(revenue / len(sales))
+    assert kpi("nombre_clients") == str(len({s["client_id"] for s in sales}))
+
+    # Charts drawn by plotly: one bar per top product, per country, per hour.
+    top = expected.top10()
+    expect(page.locator("#chart-top .bars .point")).to_have_count(len(top))
+    labels = [plain(t) for t in page.locator("#chart-top text.bartext").all_text_contents()]
+    assert labels[-1] == euros(top[0][2]), "the best seller is drawn at the top with its revenue"
+    countries = {s["pays"] for s in sales}
+    expect(page.locator("#chart-pays .bars .point")).to_have_count(len(countries))
+    expect(page.locator("#chart-hourly .bars .point")).to_have_count(len(expected.hourly))
+    expect(page.locator("#chart-segment .bars .point")).not_to_have_count(0)
+
+    # The aggregated table: every product × country, largest revenue first.
+    rows = page.locator("#aggregated-table tbody tr")
+    expect(rows).to_have_count(len(expected.aggregated))
+    (produit, pays), (montant, quantite) = max(expected.aggregated.items(), key=lambda item: item[1][0])
+    first = [plain(c) for c in rows.first.locator("td").all_inner_texts()]
+    assert first == [plain(produit), pays, euros(montant), str(quantite)]
+
+    # Quality panel and freshness.
+    expect(page.locator('[data-quality="rejets"]')).to_have_text("3")
+    expect(page.locator("#reasons li")).not_to_have_count(0)
+    expect(page.locator("#asof-text")).to_contain_text("Données au")
+    expect(page.locator("#stale-banner")).to_be_hidden()
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "dashboard-laptop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)  # plotly redraws on resize
+    page.screenshot(path=str(OUTPUT / "dashboard-phone.png"), full_page=True)
+
+
+def test_country_filter_and_sortable_table(filled, page: Page) -> None:
+    settings, _, expected = filled
+    swiss = [s for s in expected.sales if s["pays"] == "Suisse"]
+    open_dashboard(page, settings)
+    page.select_option("#pays-filter", "Suisse")
+    expect(page.locator('[data-kpi="nombre_ventes"]')).to_have_text(str(len(swiss)))
+    assert "pays=Suisse" in page.url
+    rows = page.locator("#aggregated-table tbody tr")
+    expect(rows).to_have_count(len({s["produit_nom"] for s in swiss}))
+    assert set(page.locator("#aggregated-table tbody td:nth-child(2)").all_inner_texts()) == {"Suisse"}
+
+    page.click('#aggregated-table th[data-key="total_quantite"] button')
+    quantities = [int(q) for q in page.locator("#aggregated-table tbody td:nth-child(4)").all_inner_texts()]
+    assert quantities == sorted(quantities, reverse=True)
+    page.click('#aggregated-table th[data-key="total_quantite"] button')
+    quantities = [int(q) for q in page.locator("#aggregated-table tbody td:nth-child(4)").all_inner_texts()]
+    assert quantities == sorted(quantities)
+    expect(page.locator('#aggregated-table th[data-key="total_quantite"]')).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+
+    page.select_option("#pays-filter", "")
+    expect(page.locator('[data-kpi="nombre_ventes"]')).to_have_text(str(len(expected.sales)))
+
+
+def test_the_page_refreshes_itself_after_a_new_build(filled, page: Page) -> None:
+    """A new dbt build (new commits) shows up without reloading, with a warning when Silver lags."""
+    settings, lake, expected = filled
+    open_dashboard(page, settings)
+    refreshes = int(page.locator("body").get_attribute("data-refreshes"))
+    late = sale(99, "Casque audio", "France", "PME", 2, "149.95", datetime(2026, 11, 26, 12, 5, tzinfo=UTC))
+    # Built two hours before Bronze's latest commit: Silver is behind Bronze.
+    lake.write([*expected.sales, late], built_at=datetime.now(UTC) - timedelta(hours=2))
+    sales_kpi = page.locator('[data-kpi="nombre_ventes"]')
+    expect(sales_kpi).to_have_text(str(len(expected.sales) + 1), timeout=20_000)
+    assert int(page.locator("body").get_attribute("data-refreshes")) > refreshes
+    expect(page.locator("#stale-banner")).to_be_visible()
+    expect(page.locator("#stale-banner")).to_contain_text("retard sur Bronze")
+    expect(page.locator("#chart-hourly .bars .point")).to_have_count(len(expected.hourly) + 1)
