@@ -1,0 +1,160 @@
+"""dbt on the Spark Thrift Server: build the Silver tables, generate and serve the docs.
+
+dbt runs as a child process of the virtual environment's ``dbt``, with the project's settings in
+its environment (``profiles.yml`` and ``dbt_project.yml`` read them through ``env_var()``). Its
+target and log folders live under VENTES_HOME, so homes used side by side never share them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ventes.errors import VentesError
+from ventes.settings import Settings
+from ventes.stack import port_open
+
+DBT = Path(sys.executable).parent / "dbt"
+FAILED_STATUSES = ("error", "fail", "runtime error")
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    """What one dbt command did: its exit code and the nodes that did not succeed."""
+
+    command: str
+    returncode: int
+    failures: list[str]
+    output_tail: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def summary(self) -> str:
+        """One line saying what failed, for VentesError."""
+        if self.failures:
+            shown = ", ".join(self.failures[:5])
+            more = f" and {len(self.failures) - 5} more" if len(self.failures) > 5 else ""
+            return f"dbt {self.command} failed: {shown}{more}"
+        reason = next((line for line in reversed(self.output_tail) if "rror" in line), None)
+        reason = reason or (self.output_tail[-1] if self.output_tail else "no output")
+        return f"dbt {self.command} failed (exit {self.returncode}): {reason.strip()[:300]}"
+
+
+def target_dir(settings: Settings) -> Path:
+    return settings.home / "dbt" / "target"
+
+
+def log_dir(settings: Settings) -> Path:
+    return settings.home / "dbt" / "logs"
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The child's environment: the settings, plus where dbt finds the project and writes."""
+    env = settings.env_for_children()
+    env.update(
+        DBT_PROJECT_DIR=str(settings.dbt_project_dir),
+        DBT_PROFILES_DIR=str(settings.dbt_profiles_dir),
+        DBT_TARGET_PATH=str(target_dir(settings)),
+        DBT_LOG_PATH=str(log_dir(settings)),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    if not sys.stdout.isatty():
+        env["DBT_USE_COLORS"] = "false"
+    return env
+
+
+def run(settings: Settings, *args: str, echo: Callable[[str], None] = print) -> DbtRun:
+    """Run any dbt command on the project (``run(settings, "test", "--select", "ventes_clean")``).
+
+    dbt's progress lines go to ``echo`` as they come. Does not raise on failure: see ``check``.
+    """
+    results = target_dir(settings) / "run_results.json"
+    results.unlink(missing_ok=True)  # so a crash before any node ran is not read as old results
+    tail: list[str] = []
+    with subprocess.Popen(
+        [str(DBT), *args],
+        env=dbt_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            echo(line)
+            tail = [*tail[-40:], line]
+    command = " ".join(itertools.takewhile(lambda arg: not arg.startswith("-"), args))
+    return DbtRun(command=command, returncode=proc.returncode, failures=_failures(results), output_tail=tail)
+
+
+def _failures(results: Path) -> list[str]:
+    """``model ventes_clean (error)``-style labels of the nodes that failed, from run_results."""
+    try:
+        payload = json.loads(results.read_text())
+    except (OSError, ValueError):
+        return []
+    failures = []
+    for result in payload.get("results", []):
+        status = str(result.get("status", ""))
+        if status not in FAILED_STATUSES:
+            continue
+        kind, _, name = result.get("unique_id", "").partition(".")
+        name = name.partition(".")[2] or name  # drop the project name
+        detail = status
+        if status == "fail" and result.get("failures"):
+            detail = f"fail: {result['failures']} rows"
+        failures.append(f"{kind.replace('_', ' ')} {name} ({detail})")
+    return failures
+
+
+def check(run_result: DbtRun) -> None:
+    if not run_result.ok:
+        raise VentesError(run_result.summary())
+
+
+def _require_thrift(settings: Settings) -> None:
+    if not port_open(settings.thrift_host, settings.thrift_port):
+        raise VentesError(
+            f"the Spark Thrift Server does not answer on {settings.thrift_host}:"
+            f"{settings.thrift_port}; start it with: ventes up"
+        )
+
+
+def build(settings: Settings, select: str | None = None, echo: Callable[[str], None] = print) -> None:
+    """``dbt build``: the Silver tables, their unit and data tests. Raises VentesError on failure."""
+    _require_thrift(settings)
+    args = ["build", *(["--select", select] if select else [])]
+    check(run(settings, *args, echo=echo))
+
+
+def docs(settings: Settings, serve: bool = True, echo: Callable[[str], None] = print) -> None:
+    """Generate the docs (lineage and catalog), then serve them until interrupted."""
+    _require_thrift(settings)
+    check(run(settings, "docs", "generate", echo=echo))
+    echo(f"docs generated in {target_dir(settings)}")
+    if not serve:
+        return
+    echo(f"serving the dbt docs on http://127.0.0.1:{settings.docs_port}/ (Ctrl-C to stop)")
+    check(
+        run(
+            settings,
+            "docs",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(settings.docs_port),
+            "--no-browser",
+            echo=echo,
+        )
+    )
