@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,31 +104,53 @@ def rss_bytes(pid: int) -> int:
 # --- Kafka -----------------------------------------------------------------------------
 
 
-def _kafka_properties(settings: Settings) -> Path:
+@dataclass(frozen=True)
+class KafkaNode:
+    """One KRaft node (broker and controller in one JVM); a quorum is a list of them."""
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    data_dir: Path
+
+    @property
+    def properties_file(self) -> Path:
+        return self.data_dir / "server.properties"
+
+
+def local_kafka_node(settings: Settings) -> KafkaNode:
+    """The single node of the local stack."""
     host, port = settings.kafka_host_port
-    bind = "127.0.0.1" if host in ("localhost", "127.0.0.1") else host
-    data = settings.kafka_data_dir
+    return KafkaNode(1, host, port, settings.kafka_controller_port, settings.kafka_data_dir)
+
+
+def kafka_properties(node: KafkaNode, quorum: Sequence[KafkaNode], partitions: int) -> Path:
+    """Write ``server.properties`` of ``node`` as a member of ``quorum`` (itself alone when local)."""
+    bind = "127.0.0.1" if node.host in ("localhost", "127.0.0.1") else node.host
+    # Internal topics as durable as the sales topic: on up to 3 nodes, writable with one down.
+    replicas, min_isr = str(min(3, len(quorum))), str(min(2, len(quorum)))
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{settings.kafka_controller_port}",
-        "listeners": f"PLAINTEXT://{bind}:{port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "node.id": str(node.node_id),
+        "controller.quorum.bootstrap.servers": ",".join(f"127.0.0.1:{n.controller_port}" for n in quorum),
+        "listeners": f"PLAINTEXT://{bind}:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(data / "logs"),
-        "num.partitions": str(settings.kafka_partitions),
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "log.dirs": str(node.data_dir / "logs"),
+        "num.partitions": str(partitions),
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "false",
         "log.retention.hours": "168",
     }
-    path = data / "server.properties"
+    path = node.properties_file
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     return path
@@ -136,6 +158,7 @@ def _kafka_properties(settings: Settings) -> Path:
 
 def _kafka_log4j(settings: Settings) -> Path:
     path = settings.kafka_data_dir / "log4j2.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "rootLogger.level = INFO\n"
         "rootLogger.appenderRef.stdout.ref = STDOUT\n"
@@ -167,18 +190,34 @@ def java_command(settings: Settings, main_class: str, *args: str, heap: str = "5
     ]
 
 
-def _kafka_prepare(settings: Settings) -> None:
-    props = _kafka_properties(settings)
+def prepare_kafka_node(
+    settings: Settings, node: KafkaNode, quorum: Sequence[KafkaNode], cluster_id: str | None = None
+) -> None:
+    """Write the node's configuration and, on first start, format its storage.
+
+    Every node of a multi-node quorum must be formatted with the same ``cluster_id``.
+    """
+    props = kafka_properties(node, quorum, settings.kafka_partitions)
     _kafka_log4j(settings)
-    if (settings.kafka_data_dir / "logs" / "meta.properties").exists():
+    if (node.data_dir / "logs" / "meta.properties").exists():
         return
-    cluster_id = _kafka_cluster_id()
+    cluster_id = cluster_id or kafka_cluster_id()
+    if len(quorum) == 1:
+        voters = ["--standalone"]
+    else:
+        voters = [
+            "--initial-controllers",
+            ",".join(
+                f"{n.node_id}@127.0.0.1:{n.controller_port}:{_kafka_directory_id(cluster_id, n.node_id)}"
+                for n in quorum
+            ),
+        ]
     result = subprocess.run(
         java_command(
             settings,
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
+            *voters,
             f"--cluster-id={cluster_id}",
             "-c",
             str(props),
@@ -190,21 +229,36 @@ def _kafka_prepare(settings: Settings) -> None:
     )
     if result.returncode != 0:
         raise VentesError(
-            f"kafka: formatting {settings.kafka_data_dir} failed: "
-            f"{(result.stderr or result.stdout).strip()[-300:]}"
+            f"kafka: formatting {node.data_dir} failed: {(result.stderr or result.stdout).strip()[-300:]}"
         )
 
 
-def _kafka_cluster_id() -> str:
+def _kafka_prepare(settings: Settings) -> None:
+    node = local_kafka_node(settings)
+    prepare_kafka_node(settings, node, [node])
+
+
+def _kafka_uuid(raw: bytes) -> str:
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def kafka_cluster_id() -> str:
+    return _kafka_uuid(uuid.uuid4().bytes)
+
+
+def _kafka_directory_id(cluster_id: str, node_id: int) -> str:
+    # Derived, so that every node formats with the same list of initial controllers.
+    return _kafka_uuid(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{cluster_id}/{node_id}").bytes)
+
+
+def kafka_node_command(settings: Settings, node: KafkaNode, heap: str = "768m") -> list[str]:
+    return java_command(settings, "kafka.Kafka", str(node.properties_file), heap=heap)
 
 
 def _kafka_command(settings: Settings) -> list[str]:
-    return java_command(
-        settings, "kafka.Kafka", str(settings.kafka_data_dir / "server.properties"), heap="768m"
-    )
+    return kafka_node_command(settings, local_kafka_node(settings))
 
 
 def _kafka_healthy(settings: Settings) -> bool:
@@ -292,6 +346,37 @@ def _thrift_healthy(settings: Settings) -> bool:
             conn.close()
     except Exception:
         return False
+
+
+# --- Spark standalone cluster -------------------------------------------------------------
+
+
+def spark_master_command(host: str, port: int, webui_port: int) -> list[str]:
+    """A Spark standalone master from the installed pyspark (as in docker-compose)."""
+    return [
+        str(SPARK_HOME / "bin" / "spark-class"),
+        "org.apache.spark.deploy.master.Master",
+        "--host", host,
+        "--port", str(port),
+        "--webui-port", str(webui_port),
+    ]  # fmt: skip
+
+
+def spark_worker_command(
+    master_url: str, host: str, port: int, webui_port: int, cores: int, memory: str, work_dir: Path
+) -> list[str]:
+    """A Spark standalone worker offering ``cores`` and ``memory`` to the master's applications."""
+    return [
+        str(SPARK_HOME / "bin" / "spark-class"),
+        "org.apache.spark.deploy.worker.Worker",
+        "--host", host,
+        "--port", str(port),
+        "--webui-port", str(webui_port),
+        "--cores", str(cores),
+        "--memory", memory,
+        "--work-dir", str(work_dir),
+        master_url,
+    ]  # fmt: skip
 
 
 # --- Dashboard -------------------------------------------------------------------------
