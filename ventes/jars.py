@@ -18,7 +18,7 @@ from ventes.errors import VentesError
 from ventes.settings import Settings
 
 POMS_DIR = Path(__file__).resolve().parent / "poms"
-JAR_SETS = {"kafka": "kafka-broker.xml", "spark": "spark-extras.xml"}
+JAR_SETS = {"kafka": "kafka-broker.xml", "spark": "spark-extras.xml", "metastore": "metastore-jdbc.xml"}
 PYSPARK_JARS_DIR = Path(pyspark.__file__).resolve().parent / "jars"
 _VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*\.jar$")
 
@@ -80,11 +80,13 @@ def kafka_classpath(settings: Settings) -> str:
 
 
 def spark_extra_jars(settings: Settings) -> list[Path]:
-    """Delta and the Kafka source, minus every artifact pyspark already ships.
+    """Delta, the Kafka source and the metastore JDBC driver, minus every artifact pyspark ships.
 
     The poms' transitive closure repeats Hadoop, Jackson, Parquet and Scala at other
     versions; putting those on the classpath beside pyspark's would mix versions.
     """
     shipped = {_artifact(p.name) for p in PYSPARK_JARS_DIR.glob("*.jar")}
-    jars = sorted((settings.jars_dir / "spark").glob("*.jar"))
+    jars = sorted(
+        [*(settings.jars_dir / "spark").glob("*.jar"), *(settings.jars_dir / "metastore").glob("*.jar")]
+    )
     return [j for j in jars if _artifact(j.name) not in shipped]

@@ -47,6 +47,12 @@ class Settings:
     pipeline_schedule: str = "*/15 * * * *"
     pipeline_retries: int = 2
     pipeline_retry_delay: int = 30
+    # Where Spark executors reach this process's driver: loopback locally, the container's
+    # name in docker-compose.
+    spark_driver_host: str = "127.0.0.1"
+    # JDBC URL of a metastore shared by every Spark JVM (PostgreSQL in docker-compose); empty:
+    # the Thrift server alone owns an embedded Derby metastore under VENTES_HOME.
+    metastore_url: str = ""
     # The dashboard warns when Bronze saw no commit, or Silver lags Bronze, for this many seconds.
     dashboard_stale_after: int = 1800
 
@@ -141,6 +147,8 @@ class Settings:
             PIPELINE_SCHEDULE=self.pipeline_schedule,
             PIPELINE_RETRIES=str(self.pipeline_retries),
             PIPELINE_RETRY_DELAY=str(self.pipeline_retry_delay),
+            SPARK_DRIVER_HOST=self.spark_driver_host,
+            METASTORE_URL=self.metastore_url,
             DASHBOARD_STALE_AFTER=str(self.dashboard_stale_after),
         )
         return env
@@ -170,5 +178,7 @@ def load() -> Settings:
         pipeline_schedule=_env("PIPELINE_SCHEDULE", "*/15 * * * *"),
         pipeline_retries=_env_int("PIPELINE_RETRIES", 2),
         pipeline_retry_delay=_env_int("PIPELINE_RETRY_DELAY", 30),
+        spark_driver_host=_env("SPARK_DRIVER_HOST", "127.0.0.1"),
+        metastore_url=_env("METASTORE_URL", ""),
         dashboard_stale_after=_env_int("DASHBOARD_STALE_AFTER", 1800),
     )

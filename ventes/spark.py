@@ -26,7 +26,32 @@ def delta_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
         "spark.ui.enabled": "false",
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": settings.spark_driver_host,
+        "spark.driver.bindAddress": settings.spark_driver_host,
         "spark.databricks.delta.snapshotPartitions": "2",
+        **(metastore_conf(settings) if settings.metastore_url else {}),
     }
+
+
+def metastore_conf(settings: Settings) -> dict[str, str]:
+    """The Hive metastore: shared over JDBC when ``METASTORE_URL`` is set, else embedded Derby.
+
+    Derby admits one JVM, so only the Thrift server uses it; a shared metastore is given to
+    every Spark JVM (through :func:`delta_conf`), so they all see the same tables.
+    """
+    if not settings.metastore_url:
+        return {
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={settings.metastore_dir / 'metastore_db'};create=true"
+            ),
+        }
+    conf = {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": settings.metastore_url,
+        # An empty database gets the metastore schema on first use.
+        "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+    }
+    if settings.metastore_url.startswith("jdbc:postgresql:"):
+        conf["spark.hadoop.javax.jdo.option.ConnectionDriverName"] = "org.postgresql.Driver"
+    return conf

@@ -23,7 +23,7 @@ from pathlib import Path
 from ventes import airflow_local, jars
 from ventes.errors import VentesError
 from ventes.settings import Settings
-from ventes.spark import SPARK_HOME, SPARK_SUBMIT, delta_conf
+from ventes.spark import SPARK_HOME, SPARK_SUBMIT, delta_conf, metastore_conf
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
@@ -294,9 +294,7 @@ def thrift_command(settings: Settings) -> list[str]:
         {
             "spark.master": settings.spark_master,
             "spark.sql.warehouse.dir": str(metastore / "warehouse"),
-            "spark.hadoop.javax.jdo.option.ConnectionURL": (
-                f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true"
-            ),
+            **metastore_conf(settings),
             "spark.driver.memory": "1g",
             "spark.sql.hive.thriftServer.singleSession": "false",
         }

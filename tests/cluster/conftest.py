@@ -132,10 +132,11 @@ class KafkaCluster:
 
         admin = self.admin()
         try:
-            configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, self.settings.kafka_topic)])
+            resource = ConfigResource(ConfigResourceType.TOPIC, self.settings.kafka_topic)
+            configs = admin.describe_configs([resource])["topic"][self.settings.kafka_topic]
         finally:
             admin.close()
-        return configs
+        return {key: entry["value"] for key, entry in configs.items()}
 
 
 @pytest.fixture(scope="module")
