@@ -1,0 +1,198 @@
+"""docker-compose.yml, checked by a real Compose implementation (no Docker engine needed).
+
+``docker compose config`` (the compose plugin) when the docker CLI has it, else Debian's
+``docker-compose``; ``./dev test`` installs the latter when neither is there.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ventes.settings import PROJECT_ROOT
+
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
+BROKERS = ("broker1", "broker2", "broker3")
+PROJECT_SERVICES = (
+    "kafka-init", "spark-master", "spark-worker-1", "spark-worker-2", "thrift", "airflow-init",
+    "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "dashboard", "dbt-docs",
+)  # fmt: skip
+ONE_SHOT = ("kafka-init", "airflow-init")
+
+
+def _works(command: list[str]) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def compose() -> list[str]:
+    if _works(["docker", "compose", "version"]):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose") and _works(["docker-compose", "version"]):
+        return ["docker-compose"]
+    pytest.fail("no Compose implementation: install Debian's docker-compose (./dev test does)")
+
+
+def _run(compose: list[str], compose_file: Path, env_file: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*compose, "--project-directory", str(PROJECT_ROOT), "--env-file", str(env_file),
+         "-f", str(compose_file), "config", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+        # Only the env file speaks: a developer's own POSTGRES_PASSWORD must not leak in.
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def filled_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """.env.example with a placeholder in each value left for the user to fill."""
+    lines = [
+        f"{line}placeholder0" if re.fullmatch(r"[A-Z_]+=", line) else line
+        for line in ENV_EXAMPLE.read_text().splitlines()
+    ]
+    path = tmp_path_factory.mktemp("compose") / ".env"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def resolved(compose: list[str], filled_env: Path) -> dict:
+    result = _run(compose, COMPOSE_FILE, filled_env)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_file_is_valid(compose: list[str], filled_env: Path) -> None:
+    result = _run(compose, COMPOSE_FILE, filled_env, "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_required_variable_is_in_env_example() -> None:
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", COMPOSE_FILE.read_text()))
+    listed = set(re.findall(r"^([A-Z_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
+    assert required, "credentials must come from the environment"
+    assert required <= listed, f"missing from .env.example: {sorted(required - listed)}"
+
+
+def test_credentials_are_never_defaults(compose: list[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = _run(compose, COMPOSE_FILE, empty, "-q")
+    assert result.returncode != 0
+    assert "in .env" in result.stderr  # the message says which variable to set, and where
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda text: text.replace("    healthcheck:\n      test: [\"CMD\", \"/app/docker/entrypoint.sh\", "
+                                   "\"health\", \"thrift\"]", "    helthcheck:\n      test: [\"CMD\"]"),
+         "unknown key"),
+        (lambda text: text.replace("spark-worker-2: {condition: service_healthy}",
+                                   "spark-worker-9: {condition: service_healthy}"),
+         "depends on a service that does not exist"),
+        (lambda text: text.replace("condition: service_completed_successfully",
+                                   "condition: service_finished", 1),
+         "unknown depends_on condition"),
+        (lambda text: text.replace("  dashboard:\n", "  dashboard:\n   broken-indent: [\n", 1),
+         "not YAML"),
+    ],
+    ids=["unknown-key", "missing-dependency", "bad-condition", "bad-yaml"],
+)  # fmt: skip
+def test_parser_rejects_a_broken_file(
+    compose: list[str], filled_env: Path, tmp_path: Path, change, why
+) -> None:
+    text = COMPOSE_FILE.read_text()
+    broken = change(text)
+    assert broken != text, f"the mutation ({why}) did not apply"
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(broken)
+    result = _run(compose, path, filled_env, "-q")
+    assert result.returncode != 0, f"{why}: accepted"
+
+
+def test_three_kraft_brokers_and_a_replicated_topic(resolved: dict) -> None:
+    services = resolved["services"]
+    voters = "1@broker1:9093,2@broker2:9093,3@broker3:9093"
+    for node_id, name in enumerate(BROKERS, start=1):
+        broker = services[name]
+        assert broker["image"].startswith("apache/kafka:")
+        env = broker["environment"]
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert str(env["KAFKA_NODE_ID"]) == str(node_id)
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters
+        assert env["KAFKA_ADVERTISED_LISTENERS"].startswith(f"PLAINTEXT://{name}:9092")
+    cluster_ids = {services[b]["environment"]["CLUSTER_ID"] for b in BROKERS}
+    assert len(cluster_ids) == 1
+    init = services["kafka-init"]
+    assert init["command"] == ["kafka-topic", "--replication-factor", "3", "--min-insync-replicas", "2"]
+    assert {b: {"condition": "service_healthy"} for b in BROKERS}.items() <= init["depends_on"].items()
+
+
+def test_same_code_only_the_environment_differs(resolved: dict) -> None:
+    services = resolved["services"]
+    for name in PROJECT_SERVICES:
+        service = services[name]
+        assert service["image"].startswith("ventes:"), name
+        env = service["environment"]
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "broker1:9092,broker2:9092,broker3:9092", name
+        assert env["SPARK_MASTER"] == "spark://spark-master:7077", name
+        assert env["THRIFT_HOST"] == "thrift", name
+        assert env["DELTA_ROOT"] == "/delta", name
+        assert env["METASTORE_URL"].startswith("jdbc:postgresql://postgres:5432/"), name
+    # A Spark driver tells the executors where it is; they run in other containers.
+    for name in ("thrift", "airflow-scheduler"):
+        assert services[name]["environment"]["SPARK_DRIVER_HOST"] == services[name]["hostname"]
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    mounts = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        mounts[target] = source
+    return mounts
+
+
+def test_the_lake_is_one_shared_volume(resolved: dict) -> None:
+    services = resolved["services"]
+    writers = ("spark-worker-1", "spark-worker-2", "thrift", "airflow-scheduler", "dashboard")
+    assert {_mounts(services[name]).get("/delta") for name in writers} == {"delta"}
+
+
+def test_start_order_is_declared(resolved: dict) -> None:
+    services = resolved["services"]
+    long_running = [name for name in services if name not in (*ONE_SHOT, "ventes")]
+    for name in long_running:
+        assert "test" in services[name].get("healthcheck", {}), f"{name} has no health check"
+    for name, service in services.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
+            assert spec["condition"] == expected, f"{name} -> {dependency}"
+    scheduler = services["airflow-scheduler"]["depends_on"]
+    assert {"airflow-init", "kafka-init", "thrift"} <= scheduler.keys()
+    assert {"postgres", "spark-master"} <= services["thrift"]["depends_on"].keys()
+
+
+def test_host_ports_are_loopback_only(resolved: dict) -> None:
+    published = [port for service in resolved["services"].values() for port in service.get("ports", [])]
+    assert published
+    for port in published:
+        host_ip = port.get("host_ip") if isinstance(port, dict) else port.split(":")[0]
+        assert host_ip == "127.0.0.1", port
+    ui_ports = {
+        name: {str(p["published"] if isinstance(p, dict) else p.split(":")[1]) for p in s.get("ports", [])}
+        for name, s in resolved["services"].items()
+    }
+    assert "5000" in ui_ports["dashboard"] and "8081" in ui_ports["dbt-docs"]
