@@ -62,11 +62,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             return api.api_http_error(exc)
         return exc
 
+    security_headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
+    }
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Content-Security-Policy", pages.CONTENT_SECURITY_POLICY)
+        response.headers.update(security_headers)
         return response
 
     return app

@@ -7,7 +7,9 @@ unfiltered figures.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +18,11 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard import queries
-from dashboard.openapi import MAX_LIMIT, MAX_TEXT_LENGTH, openapi_document
+from dashboard.openapi import MAX_LIMIT, MAX_TEXT_LENGTH, NON_BLANK_PATTERN, openapi_document
 from dashboard.reader import TableUnreadable
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+NON_BLANK = re.compile(NON_BLANK_PATTERN)
 
 
 class BadParameter(Exception):
@@ -29,14 +32,37 @@ class BadParameter(Exception):
         self.message = message
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    response = Response(body, status=status, mimetype="application/json")
-    if status == 200:
-        # Revalidated on every poll; unchanged data costs a 304 and no body.
-        response.headers["Cache-Control"] = "no-cache"
-        response.add_etag()
-        response.make_conditional(request)
+# JSON of the answers the queries memoise per Delta version, keyed by the answer's identity
+# (held here, so the identity cannot be reused): a repeated request encodes nothing.
+_ENCODED: dict[int, tuple[Any, bytes, str]] = {}
+_ENCODED_MAX = 1024
+
+
+def _encode(payload: Any, remember: bool) -> tuple[bytes, str]:
+    cached = _ENCODED.get(id(payload))
+    if cached is not None and cached[0] is payload:
+        return cached[1], cached[2]
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+    if remember:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[id(payload)] = (payload, body, etag)
+    return body, etag
+
+
+def json_response(payload: Any, remember: bool = True) -> Response:
+    """200 with an ETag; revalidated on every poll, so unchanged data costs a 304 and no body.
+
+    ``remember``: the payload is a memoised answer whose encoding is worth keeping.
+    """
+    body, etag = _encode(payload, remember)
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = Response(body, mimetype="application/json")
+    response.headers["ETag"] = f'"{etag}"'
+    response.headers["Cache-Control"] = "no-cache"
     return response
 
 
@@ -44,7 +70,7 @@ def error_response(status: int, message: str, parameter: str | None = None) -> R
     payload: dict[str, str] = {"error": message}
     if parameter is not None:
         payload["parameter"] = parameter
-    return json_response(payload, status)
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
 
 
 # --- parameters --------------------------------------------------------------------------
@@ -70,10 +96,10 @@ def _pays(args: dict[str, str]) -> str | None:
     raw = args["pays"]
     if len(raw) > MAX_TEXT_LENGTH:
         raise BadParameter("pays", f"pays is longer than {MAX_TEXT_LENGTH} characters")
-    value = raw.strip()
-    if not value:
+    # The same test as the description's pattern; str.strip() would also drop \x1c-\x1f.
+    if not NON_BLANK.search(raw):
         raise BadParameter("pays", "pays must not be blank; leave it out for every country")
-    return value
+    return raw
 
 
 def _limit(args: dict[str, str]) -> int | None:
@@ -110,13 +136,18 @@ def _lake() -> queries.Lake:
     return current_app.extensions["ventes_lake"]
 
 
-def _endpoint(view: Callable[[], Any]) -> Callable[[], Response]:
+def _endpoint(view: Callable[[], Any], remember: bool = True) -> Callable[[], Response]:
     def wrapper() -> Response:
-        return json_response(view())
+        return json_response(view(), remember)
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
     return wrapper
+
+
+def _fresh_endpoint(view: Callable[[], Any]) -> Callable[[], Response]:
+    """An endpoint whose answer is built on every request (it tells the time, ages...)."""
+    return _endpoint(view, remember=False)
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -161,14 +192,14 @@ def overview() -> dict:
 
 
 @bp.get("/quality")
-@_endpoint
+@_fresh_endpoint
 def quality() -> dict:
     _arguments(())
     return queries.quality(_lake(), current_app.extensions["ventes_dbt"])
 
 
 @bp.get("/health")
-@_endpoint
+@_fresh_endpoint
 def health() -> dict:
     _arguments(())
     return queries.health(_lake())

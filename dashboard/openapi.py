@@ -6,10 +6,12 @@ answer of the API against it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 MAX_LIMIT = 10_000
 MAX_TEXT_LENGTH = 100
+NON_BLANK_PATTERN = r"\S"
 
 _MONEY = {"type": "number", "description": "euros, rounded to 2 decimal places"}
 _COUNT = {"type": "integer", "minimum": 0}
@@ -46,7 +48,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "in": "query",
         "required": False,
         "description": "Only this country (exact name, e.g. France). An unknown country gives no rows.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH, "pattern": r"\S"},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TEXT_LENGTH,
+            "pattern": NON_BLANK_PATTERN,
+        },
     },
     "limit": {
         "name": "limit",
@@ -207,6 +214,7 @@ def _get(
     }
 
 
+@functools.cache
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",

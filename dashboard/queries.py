@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -32,6 +32,9 @@ TOP_REASONS = 10
 RECENT_REJECTS = 10
 REJECT_VALUE_CHARS = 200
 CENT = Decimal("0.01")
+# What every list endpoint answers before the first run. Answers are memoised objects, the same
+# from one request to the next until a commit, so the API can keep their JSON encoding too.
+NO_ROWS: list[dict] = []
 
 
 @dataclass
@@ -43,9 +46,13 @@ class Lake:
     dbt_target_dir: Path
     stale_after: timedelta
     reader: DeltaReader
+    _paths: dict[str, Path] = field(default_factory=dict)
 
     def silver(self, table: str) -> Snapshot | None:
-        return self.reader.snapshot(self.silver_root / table)
+        path = self._paths.get(table)
+        if path is None:
+            path = self._paths.setdefault(table, self.silver_root / table)
+        return self.reader.snapshot(path)
 
     def bronze(self) -> Snapshot | None:
         return self.reader.snapshot(self.bronze_path)
@@ -80,7 +87,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def _rows(snapshot: Snapshot | None, key: str, sql: str) -> list[dict[str, Any]]:
     if snapshot is None:
-        return []
+        return NO_ROWS
     return snapshot.memo(key, lambda snap: snap.query(sql))
 
 
@@ -95,7 +102,7 @@ def aggregated_sales(lake: Lake, pays: str | None = None, limit: int | None = No
     """Revenue and quantity per product and country, largest revenue first."""
     snapshot = lake.silver(AGGREGATES)
     if snapshot is None:
-        return []
+        return NO_ROWS
 
     def compute(snap: Snapshot) -> list[dict]:
         rows = snap.query(
@@ -113,16 +120,17 @@ def aggregated_sales(lake: Lake, pays: str | None = None, limit: int | None = No
         ]
 
     rows = snapshot.memo("aggregated_sales", compute)
-    if pays is not None:
-        rows = snapshot.memo(("aggregated_sales", pays), lambda _: [r for r in rows if r["pays"] == pays])
-    return _limited(rows, limit)
+    return snapshot.memo(
+        ("aggregated_sales", pays, limit),
+        lambda _: _limited([r for r in rows if pays is None or r["pays"] == pays], limit),
+    )
 
 
 def top_products(lake: Lake, limit: int | None = None) -> list[dict]:
     """The top 10 products by revenue, as ranked by Silver."""
     snapshot = lake.silver(TOP_PRODUCTS)
     if snapshot is None:
-        return []
+        return NO_ROWS
 
     def compute(snap: Snapshot) -> list[dict]:
         rows = snap.query("select rank, produit_nom, total_montant from t order by rank, produit_nom")
@@ -135,7 +143,8 @@ def top_products(lake: Lake, limit: int | None = None) -> list[dict]:
             for r in rows
         ]
 
-    return _limited(snapshot.memo("top_products", compute), limit)
+    rows = snapshot.memo("top_products", compute)
+    return snapshot.memo(("top_products", limit), lambda _: _limited(rows, limit))
 
 
 def hourly_sales(
@@ -147,7 +156,7 @@ def hourly_sales(
     """
     snapshot = lake.silver(HOURLY)
     if snapshot is None:
-        return []
+        return NO_ROWS
 
     def compute(snap: Snapshot) -> list[tuple[datetime, dict]]:
         rows = snap.query("select heure, total_montant, total_quantite from t order by heure")
@@ -165,10 +174,14 @@ def hourly_sales(
         ]
 
     hours = snapshot.memo("hourly_sales", compute)
-    selected = [
-        row for hour, row in hours if (start is None or hour >= start) and (end is None or hour < end)
-    ]
-    return selected if limit is None else selected[-limit:]
+
+    def select(_: Snapshot) -> list[dict]:
+        selected = [
+            row for hour, row in hours if (start is None or hour >= start) and (end is None or hour < end)
+        ]
+        return selected if limit is None else selected[-limit:]
+
+    return snapshot.memo(("hourly_sales", start, end, limit), select)
 
 
 def product_by_segment(lake: Lake, pays: str | None = None, limit: int | None = None) -> list[dict]:
@@ -180,7 +193,7 @@ def product_by_segment(lake: Lake, pays: str | None = None, limit: int | None = 
     if pays is None:
         snapshot = lake.silver(BY_SEGMENT)
         if snapshot is None:
-            return []
+            return NO_ROWS
 
         def compute(snap: Snapshot) -> list[dict]:
             rows = snap.query("select produit, segment, montant from t order by produit, segment")
@@ -189,11 +202,12 @@ def product_by_segment(lake: Lake, pays: str | None = None, limit: int | None = 
                 for r in rows
             ]
 
-        return _limited(snapshot.memo("product_by_segment", compute), limit)
+        rows = snapshot.memo("product_by_segment", compute)
+        return snapshot.memo(("product_by_segment", limit), lambda _: _limited(rows, limit))
 
     snapshot = lake.silver(CLEAN)
     if snapshot is None:
-        return []
+        return NO_ROWS
 
     def compute_by_country(snap: Snapshot) -> dict[str, list[dict]]:
         rows = snap.query(
@@ -207,7 +221,10 @@ def product_by_segment(lake: Lake, pays: str | None = None, limit: int | None = 
             )
         return by_country
 
-    return _limited(snapshot.memo("product_by_segment_by_country", compute_by_country).get(pays, []), limit)
+    by_country = snapshot.memo("product_by_segment_by_country", compute_by_country)
+    return snapshot.memo(
+        ("product_by_segment", pays, limit), lambda _: _limited(by_country.get(pays, NO_ROWS), limit)
+    )
 
 
 # --- overview and quality ----------------------------------------------------------------
@@ -253,7 +270,9 @@ def overview(lake: Lake, pays: str | None = None) -> dict[str, Any]:
         return answers
 
     answers = snapshot.memo("overview", compute)
-    return answers.get(pays) or _overview_row(None, pays)
+    if pays in answers:
+        return answers[pays]
+    return snapshot.memo(("overview", pays), lambda _: _overview_row(None, pays))
 
 
 def _layer_times(lake: Lake) -> tuple[datetime | None, datetime | None, dict[str, Any]]:

@@ -72,6 +72,7 @@ class Snapshot:
 
 @dataclass
 class _Entry:
+    log_dir: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     log_signature: tuple[int, int] | None = None
     checked_at: float = 0.0
@@ -91,7 +92,7 @@ class DeltaReader:
     def snapshot(self, path: Path) -> Snapshot | None:
         """The latest committed version of the table at ``path``; None when there is no table yet."""
         entry = self._entry(path)
-        signature = _log_signature(path)
+        signature = _log_signature(entry.log_dir)
         now = time.monotonic()
         if (
             signature is not None
@@ -111,7 +112,7 @@ class DeltaReader:
         entry = self._entries.get(path)
         if entry is None:
             with self._entries_lock:
-                entry = self._entries.setdefault(path, _Entry())
+                entry = self._entries.setdefault(path, _Entry(os.path.join(path, "_delta_log")))
         return entry
 
     def _refresh(self, path: Path, entry: _Entry, signature: tuple[int, int]) -> None:
@@ -136,10 +137,10 @@ class DeltaReader:
         entry.checked_at = time.monotonic()
 
 
-def _log_signature(path: Path) -> tuple[int, int] | None:
-    """(inode, modification time) of the table's ``_delta_log`` folder, or None when absent."""
+def _log_signature(log_dir: str) -> tuple[int, int] | None:
+    """(inode, modification time) of a table's ``_delta_log`` folder, or None when absent."""
     try:
-        stat = os.stat(path / "_delta_log")
+        stat = os.stat(log_dir)
     except (FileNotFoundError, NotADirectoryError):
         return None
     return stat.st_ino, stat.st_mtime_ns
