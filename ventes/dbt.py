@@ -48,7 +48,7 @@ class DbtRun:
 
 
 def target_dir(settings: Settings) -> Path:
-    return settings.home / "dbt" / "target"
+    return settings.dbt_target_dir  # the dashboard reads run_results.json there too
 
 
 def log_dir(settings: Settings) -> Path:
