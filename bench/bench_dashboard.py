@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import multiprocessing
 import os
 import socket
@@ -108,6 +109,12 @@ def load(label: str, port: int, connections: int, seconds: float, max_requests: 
         w.join()
     latencies = [lat for part, _ in parts for lat in part]
     return Result(label, connections, len(latencies), elapsed, latencies, sum(e for _, e in parts))
+
+
+def count_rows(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("GET", PATH)
+    return len(json.loads(conn.getresponse().read()))
 
 
 def wait_http(port: int, timeout: float = 60) -> None:
@@ -255,6 +262,7 @@ def main() -> int:
             server = start_gunicorn(settings, workers, home / f"gunicorn-{workers}.log")
             try:
                 wait_http(settings.dashboard_port)
+                assert count_rows(settings.dashboard_port) == n_rows, "the dashboard must serve every row"
                 load("warm-up", settings.dashboard_port, 1, 1.0)
                 label = f"ours: gunicorn {workers} worker{'s' if workers > 1 else ''}"
                 for connections in (1, args.connections):
@@ -280,6 +288,7 @@ def main() -> int:
         thread.start()
         try:
             wait_http(seed_port)
+            assert count_rows(seed_port) == n_rows
             load("warm-up", seed_port, 1, 600, max_requests=3)  # starts the session, as a first visit would
             seed = load("seed: Spark read per request", seed_port, 1, 600, max_requests=args.seed_requests)
             print(seed.line())
@@ -293,12 +302,9 @@ def main() -> int:
         ours_latency = results["1/1"]
         print()
         two = results[f"2/{args.connections}"]
-        print(
-            f"throughput, 1 worker vs seed ({args.connections} connections): {ours.rate / seed_conc.rate:,.0f}x"
-        )
-        print(
-            f"throughput, 2 workers vs seed ({args.connections} connections): {two.rate / seed_conc.rate:,.0f}x"
-        )
+        conns = args.connections
+        print(f"throughput, 1 worker vs seed ({conns} connections): {ours.rate / seed_conc.rate:,.0f}x")
+        print(f"throughput, 2 workers vs seed ({conns} connections): {two.rate / seed_conc.rate:,.0f}x")
         latency_ratio = seed.percentile(50) / ours_latency.percentile(50)
         print(f"p50 latency, seed / ours (1 connection): {latency_ratio:,.0f}x")
         aims = [
