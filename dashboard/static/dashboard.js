@@ -125,9 +125,11 @@
     window.Plotly.react(id, traces, chartLayout, CONFIG);
   }
 
-  function horizontalBars(id, items, colors, valueTitle) {
+  function horizontalBars(id, items, colors) {
     const ordered = [...items].reverse(); // plotly draws the first category at the bottom
     const longest = Math.max(1, ...items.map((item) => item.total));
+    // Room right of the longest bar for its label (about 90 px), whatever the screen width.
+    const plotWidth = Math.max(120, document.getElementById(id).clientWidth - 150);
     draw(
       id,
       [
@@ -145,7 +147,8 @@
       ],
       layout({
         // Room on the right for the labels outside the bars.
-        xaxis: { ...layout().xaxis, title: { text: valueTitle }, ticksuffix: " €", range: [0, longest * 1.3] },
+        // Each bar carries its amount: no tick labels to crowd a phone's width.
+        xaxis: { ...layout().xaxis, showticklabels: false, range: [0, longest * (1 + 90 / plotWidth)] },
         bargap: 0.28,
       }),
     );
@@ -163,13 +166,13 @@
       items = top.map((r) => ({ name: r.produit_nom, total: r.total_montant }));
       $("#top-scope").textContent = "par chiffre d'affaires (€) · tous pays";
     }
-    horizontalBars("chart-top", items, null, "montant (€)");
+    horizontalBars("chart-top", items, null);
   }
 
   function drawCountries(rows) {
     const items = sumBy(rows, "pays", "total_montant").sort((a, b) => b.total - a.total || byName(a.name, b.name));
     const colors = items.map((item) => (!state.pays || item.name === state.pays ? ACCENT : ACCENT_LIGHT));
-    horizontalBars("chart-pays", items, colors, "montant (€)");
+    horizontalBars("chart-pays", items, colors);
     const node = $("#chart-pays");
     if (!node.dataset.clickable && node.on) {
       node.on("plotly_click", onCountryClick);
@@ -493,6 +496,11 @@
     }
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) refresh();
+    });
+    let resizing = null;
+    window.addEventListener("resize", () => {
+      window.clearTimeout(resizing);
+      resizing = window.setTimeout(refresh, 250); // label room depends on the width
     });
     window.Plotly.register(FRENCH);
     refresh();
