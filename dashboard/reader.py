@@ -43,9 +43,18 @@ class Snapshot:
     path: Path
     version: int
     committed_at: datetime | None
-    table: DeltaTable
+    _table: DeltaTable | None = None
     _results: dict[Any, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def table(self) -> DeltaTable:
+        """This version's table, opened on first use: Bronze, whose commit time is all the
+        dashboard needs, is never opened twice."""
+        with self._lock:
+            if self._table is None:
+                self._table = DeltaTable(self.path, version=self.version)
+            return self._table
 
     def memo(self, key: Any, compute: Callable[[Snapshot], T]) -> T:
         """``compute(self)``, once per key for this version."""
@@ -124,8 +133,7 @@ class DeltaReader:
                 entry.probe.update_incremental()
             version = entry.probe.version()
             if entry.snapshot is None or entry.snapshot.version != version:
-                table = DeltaTable(path, version=version)
-                entry.snapshot = Snapshot(path, version, _commit_time(table), table)
+                entry.snapshot = Snapshot(path, version, _commit_time(entry.probe))
                 self.reads += 1
         except TableNotFoundError:
             # A log folder without a first commit yet: no table, as before the first run.
