@@ -1,0 +1,275 @@
+"""`dbt build` on the real Spark Thrift Server, twice, over growing Bronze data.
+
+Bronze is written by path with the test's own SparkSession (as the ingestion job does); every
+Silver table is then read back by path with the `deltalake` package (as the dashboard does) and
+compared with the figures computed in Python from the records written (tests/dbt/bronze.py).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable, QueryBuilder
+
+from tests.dbt.bronze import Topic, expected_silver, write_batch
+from ventes import dbt
+from ventes.settings import Settings
+
+pytestmark = pytest.mark.stack
+
+SILVER_COLUMNS = {
+    "ventes_clean": [
+        "vente_id",
+        "client_id",
+        "produit_id",
+        "event_timestamp",
+        "heure",
+        "quantite",
+        "montant",
+        "client_nom",
+        "produit_nom",
+        "categorie",
+        "pays",
+        "segment",
+        "kafka_timestamp",
+        "partition",
+        "offset",
+        "ingestion_time",
+    ],
+    "ventes_rejets": [
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        "ingestion_time",
+        "value",
+        "parse_status",
+        "reasons",
+        "vente_id",
+    ],
+    "ventes_aggreges": ["produit_nom", "pays", "total_montant", "total_quantite"],
+    "top_produits": ["rank", "produit_nom", "total_montant"],
+    "hourly_sales": ["heure", "total_montant", "total_quantite"],
+    "ventes_par_segment": ["produit", "segment", "montant"],
+    "pipeline_quality": [
+        "bronze_rows",
+        "valid_sales",
+        "rejected_rows",
+        "duplicates_dropped",
+        "last_ingestion_time",
+        "built_at",
+    ],
+}
+
+
+def first_batch(topic: Topic):
+    batch = topic.batch("2024-05-01 10:00:00")
+    for vente_id, (client, produit, quantite, at, partition) in enumerate(
+        [
+            (10, 1, 1, "2024-05-01 08:05:00", 0),
+            (11, 2, 3, "2024-05-01 08:20:00", 1),
+            (12, 3, 2, "2024-05-01 08:40:00", 2),
+            (13, 4, 1, "2024-05-01 08:55:00", 0),
+            (10, 5, 10, "2024-05-01 09:01:00", 1),
+            (11, 1, 2, "2024-05-01 09:10:00", 2),
+            (12, 2, 1, "2024-05-01 09:15:00", 0),
+            (13, 3, 4, "2024-05-01 09:30:00", 1),
+            (10, 4, 2, "2024-05-01 09:45:00", 2),
+            (11, 5, 7, "2024-05-01 09:50:00", 0),
+        ],
+        start=1,
+    ):
+        batch.sale(vente_id, client, produit, quantite, at, partition=partition)
+    # The same sale twice in one batch: the later Kafka record wins.
+    batch.sale(11, 12, 1, 1, "2024-05-01 09:30:00", kafka_time="2024-05-01 09:30:00")
+    batch.sale(11, 12, 1, 3, "2024-05-01 09:30:00", kafka_time="2024-05-01 09:31:00")
+    # Same Kafka timestamp: the higher partition wins.
+    batch.sale(12, 13, 2, 2, "2024-05-01 09:40:00", partition=2)
+    batch.sale(12, 13, 2, 5, "2024-05-01 09:40:00", partition=1)
+    # Records that are not valid sales.
+    batch.unparsable('{"vente_id": 90, "client_id": ', "malformed_json", "Unexpected end-of-input")
+    batch.sale(91, 10, 1, 1, "2024-05-01 09:05:00", parsed={"montant": Decimal("-49.90")})
+    batch.sale(92, 11, 2, 1, "2024-05-01 09:06:00", parsed={"client_id": None})
+    batch.sale(93, 12, 3, 0, "2024-05-01 09:07:00")
+    batch.unparsable(None, "empty", "null Kafka value")
+    return batch
+
+
+def second_batch(topic: Topic):
+    batch = topic.batch("2024-05-01 11:00:00")
+    batch.sale(20, 10, 2, 2, "2024-05-01 10:30:00", partition=1)
+    batch.sale(21, 11, 3, 1, "2024-05-01 10:45:00", partition=2)
+    # Late events: they happened hours ago and land in their own hours, one of them new.
+    batch.sale(22, 12, 4, 1, "2024-05-01 07:45:00", kafka_time="2024-05-01 10:50:00")
+    batch.sale(23, 13, 5, 6, "2024-05-01 08:10:00", kafka_time="2024-05-01 10:51:00")
+    # Sale 1 again, later in Kafka, with another quantity: it replaces the first record.
+    batch.sale(1, 10, 1, 4, "2024-05-01 08:05:00", kafka_time="2024-05-01 10:55:00")
+    # Sale 2 again, but earlier in Kafka than the record kept: it loses.
+    batch.sale(2, 11, 2, 9, "2024-05-01 08:20:00", partition=1, kafka_time="2024-05-01 08:00:00")
+    # Sale 3 redelivered as is: a later offset of the same partition, same content.
+    batch.sale(3, 12, 3, 2, "2024-05-01 08:40:00", partition=2)
+    # Sale 5 again, later, but invalid: rejected, the valid record stays.
+    batch.sale(5, 10, 5, 10, "2024-05-01 09:01:00", kafka_time="2024-05-01 10:58:00", parsed={"quantite": -1})
+    batch.unparsable(
+        '{"vente_id": 94, "montant": "abc"}',
+        "wrong_type",
+        'montant: expected a number, got "abc"',
+        vente_id=94,
+    )
+    batch.unparsable("[1, 2]", "not_an_object", "expected a JSON object, got an array")
+    batch.unparsable("\ufffd\ufffd", "invalid_utf8", "value is not UTF-8")
+    batch.sale(95, 13, 4, 1, "2024-05-01 10:40:00", parsed={"event_timestamp": None})
+    return batch
+
+
+def naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def read_silver(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every Silver table, read by path like the dashboard does; timestamps as naive UTC."""
+    tables = {}
+    for name, columns in SILVER_COLUMNS.items():
+        table = DeltaTable(str(settings.silver_path(name)))
+        result = QueryBuilder().register("t", table).execute("select * from t").read_all()
+        assert result.column_names == columns, f"{name} columns"
+        values = [[naive_utc(v) for v in result.column(c).to_pylist()] for c in columns]
+        tables[name] = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+    return tables
+
+
+def assert_silver_matches(settings: Settings, topic: Topic) -> dict[str, Any]:
+    expected = expected_silver(topic.records)
+    silver = read_silver(settings)
+
+    clean = {row["vente_id"]: row for row in silver["ventes_clean"]}
+    assert clean.keys() == expected["ventes_clean"].keys()
+    for vente_id, sale in expected["ventes_clean"].items():
+        assert {k: clean[vente_id][k] for k in sale} == sale, f"vente {vente_id}"
+
+    rejets = {(r["topic"], r["partition"], r["offset"]): r for r in silver["ventes_rejets"]}
+    assert {k: r["parse_status"] for k, r in rejets.items()} == expected["ventes_rejets"]
+    assert all(r["reasons"] for r in rejets.values())
+
+    assert {
+        (r["produit_nom"], r["pays"]): (r["total_montant"], r["total_quantite"])
+        for r in silver["ventes_aggreges"]
+    } == expected["ventes_aggreges"]
+    assert [
+        (r["rank"], r["produit_nom"], r["total_montant"])
+        for r in sorted(silver["top_produits"], key=lambda r: r["rank"])
+    ] == expected["top_produits"]
+    assert {
+        r["heure"]: (r["total_montant"], r["total_quantite"]) for r in silver["hourly_sales"]
+    } == expected["hourly_sales"]
+    assert {(r["produit"], r["segment"]): r["montant"] for r in silver["ventes_par_segment"]} == expected[
+        "ventes_par_segment"
+    ]
+
+    [quality] = silver["pipeline_quality"]
+    assert {k: quality[k] for k in expected["pipeline_quality"]} == expected["pipeline_quality"]
+    assert quality["bronze_rows"] == (
+        quality["valid_sales"] + quality["rejected_rows"] + quality["duplicates_dropped"]
+    )
+    return silver
+
+
+@pytest.fixture(scope="module")
+def topic() -> Topic:
+    return Topic()
+
+
+@pytest.fixture(scope="module")
+def first_build(thrift: Settings, spark, topic: Topic) -> dict[str, Any]:
+    write_batch(spark, str(thrift.bronze_path), first_batch(topic))
+    dbt.build(thrift)
+    return read_silver(thrift)
+
+
+@pytest.fixture(scope="module")
+def second_build(thrift: Settings, spark, topic: Topic, first_build) -> dict[str, Any]:
+    write_batch(spark, str(thrift.bronze_path), second_batch(topic))
+    dbt.build(thrift)
+    return read_silver(thrift)
+
+
+def test_first_build_matches_python(thrift: Settings, topic: Topic, first_build) -> None:
+    silver = assert_silver_matches(thrift, topic)
+    quality = silver["pipeline_quality"][0]
+    assert (quality["valid_sales"], quality["rejected_rows"], quality["duplicates_dropped"]) == (12, 5, 2)
+
+
+def test_second_build_with_late_duplicate_and_bad_records(
+    thrift: Settings, topic: Topic, first_build, second_build
+) -> None:
+    silver = assert_silver_matches(thrift, topic)
+    quality = silver["pipeline_quality"][0]
+    assert (quality["valid_sales"], quality["rejected_rows"], quality["duplicates_dropped"]) == (16, 10, 5)
+
+    before = {row["vente_id"]: row for row in first_build["ventes_clean"]}
+    after = {row["vente_id"]: row for row in second_build["ventes_clean"]}
+    assert (before[1]["quantite"], after[1]["quantite"]) == (1, 4)  # the later record won
+    assert after[2] == before[2]  # the older duplicate did not
+    assert after[5] == before[5]  # nor did the invalid one
+    assert after[3]["offset"] > before[3]["offset"]  # the redelivery is the latest record
+    hours = {row["heure"] for row in second_build["hourly_sales"]}
+    assert datetime(2024, 5, 1, 7) in hours  # the late event opened its own hour
+
+
+def test_build_is_idempotent(thrift: Settings, topic: Topic, second_build) -> None:
+    """A run without new Bronze rows (all within the lookback) changes nothing."""
+    dbt.build(thrift, select="ventes_clean+ ventes_rejets+")
+    again = read_silver(thrift)
+    for name in SILVER_COLUMNS:
+        if name != "pipeline_quality":
+            key = sorted
+            assert key(map(repr, again[name])) == key(map(repr, second_build[name])), name
+    assert_silver_matches(thrift, topic)
+
+
+def test_docs_catalog_lists_silver_columns(thrift: Settings, second_build) -> None:
+    dbt.docs(thrift, serve=False)
+    catalog = json.loads((dbt.target_dir(thrift) / "catalog.json").read_text())
+    tables = {node["metadata"]["name"]: node for node in catalog["nodes"].values()}
+    for name, columns in SILVER_COLUMNS.items():
+        assert tables[name]["metadata"]["schema"] == "silver"
+        listed = sorted(tables[name]["columns"].values(), key=lambda c: c["index"])
+        assert [c["name"] for c in listed] == columns, name
+    [bronze] = catalog["sources"].values()
+    assert "value_bytes" in bronze["columns"]
+
+
+def test_every_model_source_and_column_is_described(thrift: Settings, second_build) -> None:
+    """Every model and source, and every column the catalog finds in them, has a description."""
+    if not (dbt.target_dir(thrift) / "catalog.json").exists():
+        dbt.docs(thrift, serve=False)
+    manifest = json.loads((dbt.target_dir(thrift) / "manifest.json").read_text())
+    catalog = json.loads((dbt.target_dir(thrift) / "catalog.json").read_text())
+    documented = {**manifest["nodes"], **manifest["sources"]}
+    missing = []
+    for unique_id, entry in [*catalog["nodes"].items(), *catalog["sources"].items()]:
+        node = documented[unique_id]
+        if not node["description"].strip():
+            missing.append(node["name"])
+        for column in entry["columns"]:
+            if not node["columns"].get(column, {}).get("description", "").strip():
+                missing.append(f"{node['name']}.{column}")
+    assert missing == []
+    assert len(catalog["nodes"]) == 9  # 2 views + 7 Silver tables
+
+    [dashboard] = manifest["exposures"].values()
+    read_by_dashboard = {dep.rpartition(".")[2] for dep in dashboard["depends_on"]["nodes"]}
+    assert read_by_dashboard == {
+        "ventes_aggreges",
+        "top_produits",
+        "hourly_sales",
+        "ventes_par_segment",
+        "pipeline_quality",
+        "ventes_rejets",
+    }
