@@ -1,0 +1,226 @@
+"""Kafka records -> Bronze rows: pure DataFrame functions, built-in Spark functions only.
+
+Every record becomes exactly one row, whatever its value holds. The value is parsed once into a
+VARIANT (``try_parse_json``), which keeps the exact JSON type of each field, so ``"2"`` is not
+mistaken for ``2`` the way a typed ``from_json`` or a variant cast would. Each field of the
+contract is then checked against its JSON type and extracted; ``parse_status`` says whether
+and ``parse_error`` why the value failed, in this order of precedence::
+
+    empty          null Kafka value, no bytes, or only whitespace
+    invalid_utf8   the bytes are not UTF-8 (``value`` keeps them with U+FFFD replacements)
+    malformed_json not JSON (truncated, syntax error, duplicate key)
+    not_an_object  JSON, but an array, a string, a number, a boolean or null
+    wrong_type     an object with a field of the wrong JSON type (the others are still parsed)
+    ok
+
+Absent fields and JSON nulls are not a parse failure: they are null columns, for the Silver
+rules to judge. Unknown extra fields stay in ``value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BinaryType,
+    DataType,
+    DateType,
+    DecimalType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+MONTANT_TYPE = DecimalType(12, 2)
+_REASON_VALUE_CHARS = 80
+
+BRONZE_SCHEMA = StructType(
+    [
+        StructField("value_bytes", BinaryType()),
+        StructField("value", StringType()),
+        StructField("key", StringType()),
+        StructField("topic", StringType()),
+        StructField("partition", IntegerType()),
+        StructField("offset", LongType()),
+        StructField("kafka_timestamp", TimestampType()),
+        StructField("ingestion_time", TimestampType()),
+        StructField("date", DateType()),
+        StructField("parse_status", StringType()),
+        StructField("parse_error", StringType()),
+        StructField("vente_id", LongType()),
+        StructField("client_id", LongType()),
+        StructField("produit_id", LongType()),
+        StructField("event_timestamp", TimestampType()),
+        StructField("quantite", IntegerType()),
+        StructField("montant", MONTANT_TYPE),
+        StructField("client_nom", StringType()),
+        StructField("produit_nom", StringType()),
+        StructField("categorie", StringType()),
+        StructField("pays", StringType()),
+        StructField("segment", StringType()),
+    ]
+)
+PARTITION_COLUMN = "date"
+PARSE_STATUSES = ("ok", "empty", "invalid_utf8", "malformed_json", "not_an_object", "wrong_type")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of the event contract: its JSON name, its Bronze column and how it is checked."""
+
+    json_name: str
+    column: str
+    kind: str  # "integer", "number", "timestamp" or "string"
+    data_type: DataType
+
+    @property
+    def expected(self) -> str:
+        return {
+            "integer": "an integer",
+            "number": "a number with at most 2 decimal places",
+            "timestamp": "an ISO-8601 timestamp",
+            "string": "a string",
+        }[self.kind]
+
+
+FIELDS = (
+    Field("vente_id", "vente_id", "integer", LongType()),
+    Field("client_id", "client_id", "integer", LongType()),
+    Field("produit_id", "produit_id", "integer", LongType()),
+    Field("timestamp", "event_timestamp", "timestamp", TimestampType()),
+    Field("quantite", "quantite", "integer", IntegerType()),
+    Field("montant", "montant", "number", MONTANT_TYPE),
+    Field("client_nom", "client_nom", "string", StringType()),
+    Field("produit_nom", "produit_nom", "string", StringType()),
+    Field("categorie", "categorie", "string", StringType()),
+    Field("pays", "pays", "string", StringType()),
+    Field("segment", "segment", "string", StringType()),
+)
+
+
+def _path(field: Field) -> str:
+    return f"$.{field.json_name}"
+
+
+def _sub_variant(variant: Column, field: Field) -> Column:
+    return F.variant_get(variant, _path(field), "variant")
+
+
+def _parsed(variant: Column, json_type: Column, field: Field) -> Column:
+    """The field as its Bronze type when its JSON type is right, else null.
+
+    ``json_type`` is ``schema_of_variant`` of the field: BIGINT for JSON integers, DECIMAL(p,s)
+    for decimal literals, DOUBLE for exponent notation, STRING, BOOLEAN, VOID (null), OBJECT/ARRAY.
+    """
+    if field.kind == "string":
+        return F.when(json_type == "STRING", F.try_variant_get(variant, _path(field), "string"))
+    if field.kind == "integer":
+        integer = F.try_variant_get(variant, _path(field), field.data_type.simpleString())
+        return F.when(json_type == "BIGINT", integer)
+    if field.kind == "number":
+        amount = F.try_variant_get(variant, _path(field), MONTANT_TYPE.simpleString())
+        # Exponent notation (1.5e2) is a DOUBLE: fine when it has no more than 2 decimal places.
+        double_exact = (json_type == "DOUBLE") & (
+            F.try_variant_get(variant, _path(field), "double") == amount.cast("double")
+        )
+        exact = (json_type == "BIGINT") | json_type.rlike(r"^DECIMAL\(\d+,[0-2]\)$") | double_exact
+        return F.when(exact, amount)
+    text = F.try_variant_get(variant, _path(field), "string")
+    return F.when(json_type == "STRING", text.try_cast(TimestampType()))
+
+
+def _not_an_object_reason(variant: Column) -> Column:
+    kind = F.schema_of_variant(variant)
+    article = (
+        F.when(kind.startswith("ARRAY"), "an array")
+        .when(kind == "STRING", "a string")
+        .when(kind == "BOOLEAN", "a boolean")
+        .when(kind == "VOID", "null")
+        .otherwise("a number")
+    )
+    return F.concat(F.lit("expected a JSON object, got "), article)
+
+
+def parse_value(df: DataFrame, value_bytes: str = "value") -> DataFrame:
+    """``df`` plus ``parse_status``, ``parse_error`` and the contract's fields, from its Kafka value.
+
+    Built in layers, so the JSON is parsed once per record and each field looked up once: Spark
+    does not merge a projection into the next when that would repeat a costly expression.
+    """
+    raw = F.col(value_bytes)
+    layered = df.withColumns({"_text": raw.cast("string")}).withColumns({"_utf8": F.is_valid_utf8("_text")})
+    layered = layered.withColumns({"_variant": F.when(F.col("_utf8"), F.try_parse_json("_text"))})
+    variant = F.col("_variant")
+    layered = layered.withColumns(
+        {f"_type_{f.column}": F.schema_of_variant(_sub_variant(variant, f)) for f in FIELDS}
+    )
+    layered = layered.withColumns(
+        {f"_value_{f.column}": _parsed(variant, F.col(f"_type_{f.column}"), f) for f in FIELDS}
+    )
+
+    def wrong(f: Field) -> Column:
+        json_type, value = F.col(f"_type_{f.column}"), F.col(f"_value_{f.column}")
+        got = F.substring(F.to_json(_sub_variant(variant, f)), 1, _REASON_VALUE_CHARS)
+        return F.when(
+            json_type.isNotNull() & (json_type != "VOID") & value.isNull(),
+            F.concat(F.lit(f"{f.json_name}: expected {f.expected}, got "), got),
+        )
+
+    layered = layered.withColumns({"_wrong": F.concat_ws("; ", *(wrong(f) for f in FIELDS))})
+    empty = raw.isNull() | F.regexp_like(F.col("_text"), F.lit(r"^\s*$"))
+    utf8, wrong_types = F.col("_utf8"), F.col("_wrong")
+    is_object = F.regexp_like(F.col("_text"), F.lit(r"^\s*\{"))
+    status = (
+        F.when(empty, "empty")
+        .when(~utf8, "invalid_utf8")
+        .when(variant.isNull(), "malformed_json")
+        .when(~is_object, "not_an_object")
+        .when(wrong_types != "", "wrong_type")
+        .otherwise("ok")
+    )
+    error = (
+        F.when(raw.isNull(), "null Kafka value")
+        .when(empty, "empty message")
+        .when(~utf8, "value is not valid UTF-8")
+        .when(variant.isNull(), "not valid JSON")
+        .when(~is_object, _not_an_object_reason(variant))
+        .when(wrong_types != "", wrong_types)
+    )
+    layered = layered.withColumns({"parse_status": status, "parse_error": error})
+    parsed = F.col("parse_status").isin("ok", "wrong_type")
+    helpers = [
+        "_text",
+        "_utf8",
+        "_variant",
+        "_wrong",
+        *(f"_{p}_{f.column}" for p in ("type", "value") for f in FIELDS),
+    ]
+    return layered.withColumns(
+        {f.column: F.when(parsed, F.col(f"_value_{f.column}")).cast(f.data_type) for f in FIELDS}
+    ).drop(*helpers)
+
+
+def to_bronze(kafka: DataFrame, ingestion_time: Column | None = None) -> DataFrame:
+    """Bronze rows (``BRONZE_SCHEMA``) from a Kafka source DataFrame.
+
+    ``ingestion_time`` defaults to ``current_timestamp()``, which a streaming query fixes per
+    micro-batch; ``date`` is its UTC date (the session time zone is UTC).
+    """
+    ingested = F.current_timestamp() if ingestion_time is None else ingestion_time
+    rows = kafka.select(
+        F.col("value").alias("value_bytes"),
+        F.make_valid_utf8(F.col("value").cast("string")).alias("value"),
+        F.make_valid_utf8(F.col("key").cast("string")).alias("key"),
+        F.col("topic").cast("string").alias("topic"),
+        F.col("partition").cast("int").alias("partition"),
+        F.col("offset").cast("bigint").alias("offset"),
+        F.col("timestamp").cast("timestamp").alias("kafka_timestamp"),
+        ingested.cast("timestamp").alias("ingestion_time"),
+    )
+    rows = parse_value(rows, "value_bytes").withColumn(PARTITION_COLUMN, F.to_date("ingestion_time"))
+    return rows.select(*(F.col(f.name) for f in BRONZE_SCHEMA.fields))
