@@ -9,6 +9,7 @@
   const SEGMENT_COLORS = ["#4338ca", "#0d9488", "#f59e0b", "#e11d48", "#7c3aed", "#0284c7"];
 
   const euros = new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR" });
+  const wholeEuros = new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR", maximumFractionDigits: 0 });
   const integers = new Intl.NumberFormat("fr-FR");
   const dateTime = new Intl.DateTimeFormat("fr-FR", { dateStyle: "medium", timeStyle: "short" });
   const relative = new Intl.RelativeTimeFormat("fr", { numeric: "auto" });
@@ -182,6 +183,17 @@
 
   function drawHourly(hours) {
     const x = hours.map((h) => utcPlot(h.heure));
+    // Bars one hour wide (less a gap) and half an hour of margin: a single hour reads as an
+    // hour, not as a bar across the whole chart.
+    const HOUR = 3600 * 1000;
+    const times = hours.map((h) => Date.parse(h.heure));
+    const iso = (ms) => utcPlot(new Date(ms).toISOString());
+    const range = times.length ? [iso(Math.min(...times) - HOUR), iso(Math.max(...times) + HOUR)] : undefined;
+    const span = times.length ? (Math.max(...times) - Math.min(...times)) / HOUR : 0;
+    // Headroom above the tallest bar and the highest point, so neither touches the frame.
+    const top = (values) => [0, Math.max(1, ...values) * 1.15];
+    // Whole units on the quantity axis: five steps of an integer size.
+    const quantityStep = Math.max(1, Math.ceil((Math.max(1, ...hours.map((h) => h.total_quantite)) * 1.15) / 5));
     draw(
       "chart-hourly",
       [
@@ -190,6 +202,7 @@
           name: "montant (€)",
           x,
           y: hours.map((h) => h.total_montant),
+          width: 0.7 * HOUR,
           marker: { color: ACCENT },
           hovertemplate: "%{x|%d/%m %Hh} UTC<br>%{y:,.2f} €<extra></extra>",
         },
@@ -213,17 +226,24 @@
           ...layout().xaxis,
           type: "date",
           tickformat: "%H:%M<br>%d/%m",
+          range,
+          dtick: span <= 12 ? HOUR : undefined,
           title: { text: "heure (UTC)" },
         },
-        yaxis: { ...layout().yaxis, title: { text: "montant (€)" }, ticksuffix: " €", rangemode: "tozero" },
+        yaxis: {
+          ...layout().yaxis,
+          title: { text: "montant (€)" },
+          ticksuffix: " €",
+          range: top(hours.map((h) => h.total_montant)),
+        },
         yaxis2: {
           overlaying: "y",
           side: "right",
           title: { text: "quantité" },
-          tickformat: "d",
           showgrid: false,
           zeroline: false,
-          rangemode: "tozero",
+          range: [0, 5 * quantityStep],
+          dtick: quantityStep,
           automargin: true,
           fixedrange: true,
         },
@@ -279,7 +299,10 @@
     const set = (key, text) => {
       $(`[data-kpi="${key}"]`).textContent = text;
     };
-    set("total_montant", euros.format(overview.total_montant));
+    // Whole euros once the amount is large, so the card never cuts it; the title has the cents.
+    const revenue = overview.total_montant;
+    set("total_montant", (revenue >= 100000 ? wholeEuros : euros).format(revenue));
+    $('[data-kpi="total_montant"]').title = euros.format(overview.total_montant);
     set("nombre_ventes", integers.format(overview.nombre_ventes));
     set("total_quantite", integers.format(overview.total_quantite));
     set("panier_moyen", euros.format(overview.panier_moyen));
