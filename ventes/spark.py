@@ -48,8 +48,13 @@ def metastore_conf(settings: Settings) -> dict[str, str]:
     conf = {
         "spark.sql.catalogImplementation": "hive",
         "spark.hadoop.javax.jdo.option.ConnectionURL": settings.metastore_url,
-        # An empty database gets the metastore schema on first use.
-        "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+        # An empty database gets the metastore schema on first use, without foreign keys: on
+        # PostgreSQL, adding one while the same metastore holds an open transaction on the
+        # referenced table waits for that transaction, which waits for the DDL (a deadlock).
+        # (autoCreateAll would turn the constraints back on.)
+        "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
+        "spark.hadoop.datanucleus.schema.autoCreateColumns": "true",
+        "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false",
         "spark.hadoop.hive.metastore.schema.verification": "false",
     }
     if settings.metastore_url.startswith("jdbc:postgresql:"):

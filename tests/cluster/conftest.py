@@ -12,12 +12,17 @@ import contextlib
 import dataclasses
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
+import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +247,80 @@ def _http_json_ok(url: str) -> bool:
             return json.load(response).get("status") == "ALIVE"
     except (OSError, ValueError):
         return False
+
+
+# --- PostgreSQL: a Hive metastore shared over JDBC -----------------------------------------
+
+
+POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+
+
+@dataclasses.dataclass
+class Postgres:
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @property
+    def jdbc_url(self) -> str:
+        return (
+            f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
+            f"?user={self.user}&password={self.password}"
+        )
+
+
+@pytest.fixture(scope="module")
+def postgres(test_env: Settings) -> Iterator[Postgres]:
+    """A throw-away PostgreSQL server on loopback, with password authentication."""
+    if not POSTGRES_BIN:
+        pytest.fail("PostgreSQL is needed for the shared metastore test: apt-get install postgresql")
+    bin_dir = POSTGRES_BIN[-1].parent
+    # PostgreSQL refuses to run as root: then it runs as `nobody`, in a folder nobody owns.
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="ventes-pg-"))
+    server = Postgres(free_ports(1)[0], "ventes", secrets.token_hex(8), "metastore")
+    settings = dataclasses.replace(test_env, home=data / "home")
+    (data / "pwfile").write_text(server.password + "\n")
+    if as_user:
+        shutil.chown(data, "nobody")
+        shutil.chown(data / "pwfile", "nobody")
+
+    def prepare(s: Settings) -> None:
+        subprocess.run(
+            [*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", server.user,
+             "--auth=scram-sha-256", f"--pwfile={data / 'pwfile'}", "--no-sync"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def healthy(s: Settings) -> bool:
+        return (
+            subprocess.run(
+                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(server.port)],
+                capture_output=True, check=False,
+            ).returncode == 0
+        )  # fmt: skip
+
+    service = stack.Service(
+        "postgres",
+        port=lambda s: server.port,
+        host=lambda s: "127.0.0.1",
+        command=lambda s: [
+            *as_user, str(bin_dir / "postgres"), "-D", str(data / "db"), "-p", str(server.port),
+            "-k", str(data), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+        ],
+        healthy=healthy,
+        prepare=prepare,
+    )  # fmt: skip
+    try:
+        stack.start(settings, service)
+        env = {**os.environ, "PGPASSWORD": server.password}
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", server.user,
+             server.database],
+            check=True, capture_output=True, env=env,
+        )  # fmt: skip
+        yield server
+    finally:
+        stack.stop(settings, "postgres")
+        shutil.rmtree(data, ignore_errors=True)
