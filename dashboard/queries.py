@@ -277,7 +277,10 @@ def overview(lake: Lake, pays: str | None = None) -> dict[str, Any]:
 
 def _layer_times(lake: Lake) -> tuple[datetime | None, datetime | None, dict[str, Any]]:
     """Bronze's last commit, Silver's build time, and the pipeline_quality row."""
-    bronze = lake.bronze()
+    try:
+        bronze = lake.bronze()
+    except TableUnreadable:
+        bronze = None  # Bronze's log being written under us: its age is unknown this time, not an error
     quality_rows = _rows(
         lake.silver(QUALITY), "pipeline_quality", "select * from t order by built_at desc limit 1"
     )
