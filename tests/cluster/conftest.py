@@ -43,13 +43,20 @@ def free_ports(count: int) -> list[int]:
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:
-    """Poll ``check`` until it is true; return the seconds it took, fail the test after ``timeout``."""
+    """Poll ``check`` until it is true; return the seconds it took, fail the test after ``timeout``.
+
+    An exception from ``check`` counts as "not yet" (a client may reach a broker that is down).
+    """
     begin = time.monotonic()
+    last_error: Exception | None = None
     while time.monotonic() - begin < timeout:
-        if check():
-            return time.monotonic() - begin
+        try:
+            if check():
+                return time.monotonic() - begin
+        except Exception as exc:
+            last_error = exc
         time.sleep(interval)
-    pytest.fail(f"{what}: not within {timeout:.0f}s")
+    pytest.fail(f"{what}: not within {timeout:.0f}s" + (f" (last error: {last_error})" if last_error else ""))
 
 
 # --- Kafka: three KRaft nodes ------------------------------------------------------------
@@ -104,14 +111,9 @@ class KafkaCluster:
         return admin_client(self.settings)
 
     def live_brokers(self) -> set[int]:
-        try:
-            admin = self.admin()
-        except Exception:
-            return set()
+        admin = self.admin()
         try:
             return {b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")}
-        except Exception:
-            return set()
         finally:
             admin.close()
 
