@@ -1,0 +1,403 @@
+"""The Bronze job: Kafka -> ``DELTA_ROOT/bronze/ventes_raw`` with Spark Structured Streaming.
+
+One code path, two triggers: ``availableNow`` drains what Kafka holds and stops (Airflow,
+``ventes ingest``); ``processingTime`` keeps streaming until SIGINT/SIGTERM (``--follow``).
+Exactly once into Delta: the same checkpoint every run, ``failOnDataLoss`` on, and the Delta
+sink's idempotent commit per micro-batch. ``maxOffsetsPerTrigger`` bounds every batch.
+
+When the checkpoint is missing but Bronze already holds rows of the topic (a checkpoint
+deleted by hand), the stream starts right after the last offset Bronze has, not at the
+earliest one, so nothing is ingested twice.
+
+When Kafka's retention has deleted offsets the checkpoint still needs, the job stops with one
+message. ``--skip-lost-offsets`` then accepts the gap knowingly: the old checkpoint is moved
+aside (kept), and a new one starts at the oldest offsets Kafka still holds, after the ones
+Bronze has; each skipped range is printed.
+
+Run as ``python -m ingestion.job [--follow] [--skip-lost-offsets]`` (Airflow, crash tests) or
+through ``ventes ingest``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingestion.bronze import BRONZE_SCHEMA, PARTITION_COLUMN, to_bronze
+from ingestion.producer import check_reachable, unreachable
+from ventes.errors import VentesError
+from ventes.settings import Settings
+
+APP_NAME = "ventes-bronze"
+FOLLOW_INTERVAL = "5 seconds"
+LOG_NAME = "ingest.log"
+DATA_LOSS_MARKERS = ("KAFKA_DATA_LOSS", "Some data may have been lost", "data was aged out")
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    rows_added: int
+    seconds: float
+    batches: int
+    rows_per_second: float
+    bronze_rows: int
+
+
+def log_file(settings: Settings) -> Path:
+    return settings.log_dir / LOG_NAME
+
+
+def _log4j_config(settings: Settings) -> Path:
+    """Spark's own log goes to ``LOG_NAME`` (WARN and up), never to the terminal."""
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.log_dir / "ingest-log4j2.properties"
+    path.write_text(
+        "rootLogger.level = WARN\n"
+        "rootLogger.appenderRef.file.ref = FILE\n"
+        "appender.file.type = File\n"
+        "appender.file.name = FILE\n"
+        f"appender.file.fileName = {log_file(settings)}\n"
+        "appender.file.append = true\n"
+        "appender.file.layout.type = PatternLayout\n"
+        "appender.file.layout.pattern = %d{ISO8601} %p %c{1}: %m%n%ex\n"
+        # Known, harmless start-up warnings of a local session.
+        "logger.native.name = org.apache.hadoop.util.NativeCodeLoader\nlogger.native.level = ERROR\n"
+    )
+    return path
+
+
+def spark_session(settings: Settings):
+    """The job's session: the project's Delta conf, quiet logs, UTC; reuses an active one."""
+    from pyspark.sql import SparkSession
+
+    from ventes import jars
+    from ventes.spark import delta_conf
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    jars.ensure_jars(settings)
+    builder = SparkSession.builder.master(settings.spark_master).appName(APP_NAME)
+    conf = delta_conf(settings)
+    conf.update(
+        {
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_config(settings)}",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.streaming.numRecentProgressUpdates": "1000",
+        }
+    )
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session, True
+
+
+def ensure_bronze_table(spark, settings: Settings) -> None:
+    """Create the empty Bronze table by path with its explicit schema, unless it exists."""
+    from delta.tables import DeltaTable
+
+    (
+        DeltaTable.createIfNotExists(spark)
+        .location(str(settings.bronze_path))
+        .addColumns(BRONZE_SCHEMA)
+        .partitionedBy(PARTITION_COLUMN)
+        .comment("Every Kafka record of the sales topic, exactly once, with its raw bytes")
+        .execute()
+    )
+
+
+def bronze_offsets(spark, settings: Settings) -> dict[int, int]:
+    """The last offset Bronze holds for each partition of the topic."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        spark.read.format("delta")
+        .load(str(settings.bronze_path))
+        .where(F.col("topic") == settings.kafka_topic)
+        .groupBy("partition")
+        .agg(F.max("offset").alias("last"))
+        .collect()
+    )
+    return {row["partition"]: row["last"] for row in rows}
+
+
+def kafka_offsets(settings: Settings) -> dict[int, tuple[int, int]]:
+    """``partition -> (earliest, end)`` of the topic, as Kafka holds it now."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="ventes-ingest-offsets",
+        enable_auto_commit=False,
+    )
+    try:
+        parts = [
+            TopicPartition(settings.kafka_topic, p)
+            for p in sorted(consumer.partitions_for_topic(settings.kafka_topic) or ())
+        ]
+        earliest = consumer.beginning_offsets(parts)
+        end = consumer.end_offsets(parts)
+    finally:
+        consumer.close()
+    return {tp.partition: (earliest[tp], end[tp]) for tp in parts}
+
+
+def _starting_offsets(settings: Settings, done: dict[int, int], skip_lost: bool) -> tuple[str, list[str]]:
+    """``startingOffsets`` for a new checkpoint, and the ranges skipped knowingly."""
+    if not done:
+        return "earliest", []
+    start: dict[str, int] = {}
+    skipped = []
+    for partition, (earliest, end) in kafka_offsets(settings).items():
+        following = done.get(partition, -1) + 1
+        if skip_lost and following > end:
+            # The topic was recreated: its offsets began again below what Bronze holds.
+            skipped.append(
+                f"partition {partition}: Kafka ends at {end}, before Bronze's offset "
+                f"{following - 1} (topic recreated?); starting at its earliest, {earliest}"
+            )
+            following = earliest
+        elif skip_lost and following < earliest:
+            skipped.append(
+                f"partition {partition}: offsets {following}..{earliest - 1} "
+                f"({earliest - following} records) deleted by Kafka before ingestion"
+            )
+            following = earliest
+        start[str(partition)] = following
+    return json.dumps({settings.kafka_topic: start}), skipped
+
+
+def _checkpoint_started(settings: Settings) -> bool:
+    return (settings.checkpoint_dir / "offsets").is_dir()
+
+
+def _set_checkpoint_aside(settings: Settings) -> Path | None:
+    if not settings.checkpoint_dir.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = settings.checkpoint_dir.with_name(f"{settings.checkpoint_dir.name}.lost-offsets-{stamp}")
+    settings.checkpoint_dir.rename(target)
+    return target
+
+
+def _data_loss_error(settings: Settings) -> VentesError:
+    return VentesError(
+        f"Kafka no longer holds offsets of {settings.kafka_topic} that the Bronze checkpoint still "
+        f"needs (retention deleted them, or the topic was recreated); nothing was skipped. To accept "
+        f"the gap and go on from the oldest offsets Kafka still holds, run "
+        f"`ventes ingest --skip-lost-offsets` (the old checkpoint is kept aside); to avoid it, ingest "
+        f"more often than the topic's retention.ms"
+    )
+
+
+def _user_error(settings: Settings, exc: BaseException) -> VentesError:
+    """One line for a Spark/Kafka failure; the stack trace goes to the log file."""
+    text = str(exc)
+    if any(marker in text for marker in DATA_LOSS_MARKERS):
+        return _data_loss_error(settings)
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    return VentesError(
+        f"ingestion into {settings.bronze_path} failed: {first[:300]} (details in {log_file(settings)})"
+    )
+
+
+def _log_exception(settings: Settings, exc: BaseException) -> None:
+    import traceback
+
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_file(settings), "a") as out:
+        out.write(f"{datetime.now(UTC).isoformat()} ERROR ingestion.job: {exc!r}\n")
+        traceback.print_exception(exc, file=out)
+
+
+@contextmanager
+def _stop_on_signals(follow: bool) -> Iterator[threading.Event]:
+    """In follow mode, SIGINT and SIGTERM ask the loop to stop the query cleanly."""
+    stop = threading.Event()
+    if not follow or threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_query(spark, settings: Settings, follow: bool, starting_offsets: str):
+    kafka = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .option("subscribe", settings.kafka_topic)
+        .option("startingOffsets", starting_offsets)
+        .option("failOnDataLoss", "true")
+        .option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+        .load()
+    )
+    writer = (
+        to_bronze(kafka)
+        .writeStream.format("delta")
+        .outputMode("append")
+        .partitionBy(PARTITION_COLUMN)
+        .option("checkpointLocation", str(settings.checkpoint_dir))
+        .queryName(APP_NAME)
+    )
+    writer = writer.trigger(processingTime=FOLLOW_INTERVAL) if follow else writer.trigger(availableNow=True)
+    return writer.start(str(settings.bronze_path))
+
+
+def _progress_listener():
+    """Prints each micro-batch that brought rows, from Spark's progress events."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class Progress(StreamingQueryListener):
+        batches = 0
+
+        def onQueryStarted(self, event) -> None:
+            pass
+
+        def onQueryProgress(self, event) -> None:
+            progress = event.progress
+            if progress.name != APP_NAME or not progress.numInputRows:
+                return
+            self.batches += 1
+            print(
+                f"batch {progress.batchId}: {progress.numInputRows:,} rows "
+                f"({progress.processedRowsPerSecond:,.0f} rows/s)",
+                flush=True,
+            )
+
+        def onQueryIdle(self, event) -> None:
+            pass
+
+        def onQueryTerminated(self, event) -> None:
+            pass
+
+    return Progress()
+
+
+def _stop_between_batches(query, timeout: float = 120.0) -> None:
+    """Stop once the running micro-batch (if any) has committed, so its work is not redone."""
+    print("stopping after the current micro-batch...", flush=True)
+    deadline = time.monotonic() + timeout
+    while query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query.stop()
+
+
+def _run(
+    spark, settings: Settings, follow: bool, skip_lost: bool, stop: threading.Event
+) -> tuple[int, float]:
+    """Run the query until drained (or stopped); returns (batches with rows, seconds)."""
+    if skip_lost:
+        aside = _set_checkpoint_aside(settings)
+        if aside is not None:
+            print(f"previous checkpoint kept at {aside}")
+    starting, skipped = ("earliest", [])
+    if not _checkpoint_started(settings):
+        starting, skipped = _starting_offsets(settings, bronze_offsets(spark, settings), skip_lost)
+    for line in skipped:
+        print(f"skipping knowingly: {line}")
+
+    listener = _progress_listener()
+    spark.streams.addListener(listener)
+    begin = time.monotonic()
+    try:
+        query = _start_query(spark, settings, follow, starting)
+        while not query.awaitTermination(0.5):
+            if stop.is_set():
+                _stop_between_batches(query)
+                break
+        if query.exception() is not None:
+            raise query.exception()
+    finally:
+        spark.streams.removeListener(listener)
+    return listener.batches, time.monotonic() - begin
+
+
+def _count(spark, settings: Settings) -> int:
+    return spark.read.format("delta").load(str(settings.bronze_path)).count()
+
+
+def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = False) -> IngestReport:
+    """Kafka -> Bronze; availableNow by default, micro-batches until stopped with ``follow``."""
+    from kafka.errors import KafkaError
+
+    from ventes.kafka_admin import ensure_topic
+
+    check_reachable(settings)
+    try:
+        ensure_topic(settings)
+    except KafkaError as exc:
+        raise unreachable(settings) from exc
+
+    spark, owned = spark_session(settings)
+    try:
+        ensure_bronze_table(spark, settings)
+        before = _count(spark, settings)
+        mode = f"following every {FOLLOW_INTERVAL}" if follow else "draining the backlog"
+        print(
+            f"ingesting {settings.kafka_topic} from {settings.kafka_bootstrap_servers} into "
+            f"{settings.bronze_path} ({mode}, at most {settings.max_offsets_per_trigger:,} "
+            f"offsets per batch)",
+            flush=True,
+        )
+        with _stop_on_signals(follow) as stop:
+            batches, seconds = _run(spark, settings, follow, skip_lost_offsets, stop)
+        after = _count(spark, settings)
+    except VentesError:
+        raise
+    except Exception as exc:  # Py4J/streaming errors carry Java stack traces: log them, show one line
+        _log_exception(settings, exc)
+        raise _user_error(settings, exc) from None
+    finally:
+        if owned:
+            spark.stop()
+    added = after - before
+    report = IngestReport(
+        rows_added=added,
+        seconds=seconds,
+        batches=batches,
+        rows_per_second=added / seconds if seconds > 0 else 0.0,
+        bronze_rows=after,
+    )
+    print(
+        f"ingested {added:,} rows in {batches} batches in {seconds:.1f}s "
+        f"({report.rows_per_second:,.0f} rows/s); Bronze now holds {after:,} rows",
+        flush=True,
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ventes import settings as settings_module
+
+    parser = argparse.ArgumentParser(prog="python -m ingestion.job", description=__doc__.splitlines()[0])
+    parser.add_argument("--follow", action="store_true", help="keep streaming until SIGINT/SIGTERM")
+    parser.add_argument(
+        "--skip-lost-offsets",
+        action="store_true",
+        help="after Kafka deleted offsets not yet ingested: accept the gap and go on",
+    )
+    args = parser.parse_args(argv)
+    try:
+        ingest(settings_module.load(), follow=args.follow, skip_lost_offsets=args.skip_lost_offsets)
+    except VentesError as exc:
+        print(f"ingest: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
