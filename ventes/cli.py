@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--follow", action="store_true", help="keep streaming in micro-batches until interrupted"
     )
+    ingest.add_argument(
+        "--skip-lost-offsets",
+        action="store_true",
+        help="after Kafka retention deleted offsets not yet ingested: accept the gap and go on",
+    )
 
     sub.add_parser("transform", help="dbt build: the Silver tables and their tests")
     sub.add_parser("run", help="ingest, then transform, once")
@@ -109,14 +114,13 @@ def dispatch(args: argparse.Namespace) -> int:
     elif args.command == "ingest":
         from ingestion.job import ingest
 
-        ingest(settings, follow=args.follow)
+        ingest(settings, follow=args.follow, skip_lost_offsets=args.skip_lost_offsets)
     elif args.command == "transform":
         from ventes import dbt
 
         dbt.build(settings)
     elif args.command == "run":
         from ingestion.job import ingest
-
         from ventes import dbt
 
         begin = time.monotonic()
