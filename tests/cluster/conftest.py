@@ -190,6 +190,7 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
 class SparkCluster:
     master_url: str
     webui_port: int
+    work_dir: Path  # the worker's: one folder per application that ran executors there
 
     def state(self) -> dict:
         url = f"http://127.0.0.1:{self.webui_port}/json/"
@@ -211,7 +212,7 @@ def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
     home = tmp_path_factory.mktemp("spark_cluster")
     settings = dataclasses.replace(test_env, home=home)
     port, webui_port, worker_port, worker_webui_port = free_ports(4)
-    cluster = SparkCluster(f"spark://127.0.0.1:{port}", webui_port)
+    cluster = SparkCluster(f"spark://127.0.0.1:{port}", webui_port, home / "work")
     master = stack.Service(
         "spark-master",
         port=lambda s: port,
@@ -230,7 +231,7 @@ def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
             worker_webui_port,
             cores=1,
             memory="1g",
-            work_dir=home / "work",
+            work_dir=cluster.work_dir,
         ),
         healthy=lambda s: cluster.alive_workers() == 1,
     )
