@@ -24,7 +24,7 @@
     {%- if registered is not none and registered != location -%}
         {{ log('The lake moved from ' ~ registered ~ ' to ' ~ location
                ~ ': registering Bronze and Silver again', info=true) }}
-        {% do run_query('drop table if exists ' ~ bronze.schema ~ '.' ~ bronze.identifier) %}
+        {% do drop_registered_table(bronze.schema, bronze.identifier) %}
         {% do drop_silver_tables() %}
     {%- endif -%}
 
@@ -67,7 +67,13 @@
 {% macro drop_silver_tables() %}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and node.config.get('location_root') -%}
-            {% do run_query('drop table if exists ' ~ node.schema ~ '.' ~ node.alias) %}
+            {% do drop_registered_table(node.schema, node.alias) %}
         {%- endif -%}
     {%- endfor -%}
+{% endmacro %}
+
+
+{#- Through the adapter, so dbt's relation cache (filled before on-run-start) forgets it too. -#}
+{% macro drop_registered_table(schema, identifier) %}
+    {% do adapter.drop_relation(api.Relation.create(schema=schema, identifier=identifier, type='table')) %}
 {% endmacro %}
