@@ -2,7 +2,8 @@
 
 dbt runs as a child process of the virtual environment's ``dbt``, with the project's settings in
 its environment (``profiles.yml`` and ``dbt_project.yml`` read them through ``env_var()``). Its
-target and log folders live under VENTES_HOME, so homes used side by side never share them.
+target folder (``settings.dbt_target_dir``, where the dashboard reads ``run_results.json``) and
+its logs live under VENTES_HOME, so homes used side by side never share them.
 """
 
 from __future__ import annotations
@@ -47,22 +48,14 @@ class DbtRun:
         return f"dbt {self.command} failed (exit {self.returncode}): {reason.strip()[:300]}"
 
 
-def target_dir(settings: Settings) -> Path:
-    return settings.dbt_target_dir  # the dashboard reads run_results.json there too
-
-
-def log_dir(settings: Settings) -> Path:
-    return settings.home / "dbt" / "logs"
-
-
 def dbt_env(settings: Settings) -> dict[str, str]:
     """The child's environment: the settings, plus where dbt finds the project and writes."""
     env = settings.env_for_children()
     env.update(
         DBT_PROJECT_DIR=str(settings.dbt_project_dir),
         DBT_PROFILES_DIR=str(settings.dbt_profiles_dir),
-        DBT_TARGET_PATH=str(target_dir(settings)),
-        DBT_LOG_PATH=str(log_dir(settings)),
+        DBT_TARGET_PATH=str(settings.dbt_target_dir),
+        DBT_LOG_PATH=str(settings.dbt_log_dir),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
     if not sys.stdout.isatty():
@@ -75,8 +68,8 @@ def run(settings: Settings, *args: str, echo: Callable[[str], None] = print) -> 
 
     dbt's progress lines go to ``echo`` as they come. Does not raise on failure: see ``check``.
     """
-    results = target_dir(settings) / "run_results.json"
-    results.unlink(missing_ok=True)  # so a crash before any node ran is not read as old results
+    results = settings.dbt_target_dir / "run_results.json"
+    before = _modified(results)
     tail: list[str] = []
     with subprocess.Popen(
         [str(DBT), *args],
@@ -94,7 +87,16 @@ def run(settings: Settings, *args: str, echo: Callable[[str], None] = print) -> 
             echo(line)
             tail = [*tail[-40:], line]
     command = " ".join(itertools.takewhile(lambda arg: not arg.startswith("-"), args))
-    return DbtRun(command=command, returncode=proc.returncode, failures=_failures(results), output_tail=tail)
+    # Results older than this run (dbt stopped before running any node) are not this run's.
+    failures = _failures(results) if _modified(results) != before else []
+    return DbtRun(command=command, returncode=proc.returncode, failures=failures, output_tail=tail)
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _failures(results: Path) -> list[str]:
@@ -141,7 +143,7 @@ def docs(settings: Settings, serve: bool = True, echo: Callable[[str], None] = p
     """Generate the docs (lineage and catalog), then serve them until interrupted."""
     _require_thrift(settings)
     check(run(settings, "docs", "generate", echo=echo))
-    echo(f"docs generated in {target_dir(settings)}")
+    echo(f"docs generated in {settings.dbt_target_dir}")
     if not serve:
         return
     echo(f"serving the dbt docs on http://127.0.0.1:{settings.docs_port}/ (Ctrl-C to stop)")

@@ -114,6 +114,10 @@ class Settings:
         return self.home / "dbt" / "target"
 
     @property
+    def dbt_log_dir(self) -> Path:
+        return self.home / "dbt" / "logs"
+
+    @property
     def dags_dir(self) -> Path:
         return PROJECT_ROOT / "dags"
 

@@ -235,7 +235,7 @@ def test_build_is_idempotent(thrift: Settings, topic: Topic, second_build) -> No
 
 def test_docs_catalog_lists_silver_columns(thrift: Settings, second_build) -> None:
     dbt.docs(thrift, serve=False)
-    catalog = json.loads((dbt.target_dir(thrift) / "catalog.json").read_text())
+    catalog = json.loads((thrift.dbt_target_dir / "catalog.json").read_text())
     tables = {node["metadata"]["name"]: node for node in catalog["nodes"].values()}
     for name, columns in SILVER_COLUMNS.items():
         assert tables[name]["metadata"]["schema"] == "silver"
@@ -247,10 +247,10 @@ def test_docs_catalog_lists_silver_columns(thrift: Settings, second_build) -> No
 
 def test_every_model_source_and_column_is_described(thrift: Settings, second_build) -> None:
     """Every model and source, and every column the catalog finds in them, has a description."""
-    if not (dbt.target_dir(thrift) / "catalog.json").exists():
+    if not (thrift.dbt_target_dir / "catalog.json").exists():
         dbt.docs(thrift, serve=False)
-    manifest = json.loads((dbt.target_dir(thrift) / "manifest.json").read_text())
-    catalog = json.loads((dbt.target_dir(thrift) / "catalog.json").read_text())
+    manifest = json.loads((thrift.dbt_target_dir / "manifest.json").read_text())
+    catalog = json.loads((thrift.dbt_target_dir / "catalog.json").read_text())
     documented = {**manifest["nodes"], **manifest["sources"]}
     missing = []
     for unique_id, entry in [*catalog["nodes"].items(), *catalog["sources"].items()]:
