@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -110,13 +111,6 @@ class KafkaCluster:
 
         return admin_client(self.settings)
 
-    def live_brokers(self) -> set[int]:
-        admin = self.admin()
-        try:
-            return {b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")}
-        finally:
-            admin.close()
-
     def partitions(self) -> list[dict]:
         """Leader, replicas and in-sync replicas of each partition of the sales topic."""
         admin = self.admin()
@@ -149,8 +143,6 @@ class KafkaCluster:
 @pytest.fixture(scope="module")
 def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """Three broker+controller nodes on loopback; the sales topic with RF 3, min ISR 2."""
-    from ventes.kafka_admin import ensure_topic
-
     jars.ensure_jars(test_env)
     home = tmp_path_factory.mktemp("kafka_cluster")
     ports = free_ports(6)
@@ -167,12 +159,14 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
     cluster = KafkaCluster(settings, nodes, stack.kafka_cluster_id())
     try:
         cluster.start_all()
-        wait_for("three live brokers", lambda: cluster.live_brokers() == {1, 2, 3}, 90)
-        ensure_topic(
-            settings,
-            replication_factor=TOPIC_REPLICATION_FACTOR,
-            min_insync_replicas=TOPIC_MIN_INSYNC_REPLICAS,
-        )
+        # The topic is created as docker-compose's kafka-init creates it.
+        init = subprocess.run(
+            [sys.executable, str(settings.project_root / "docker" / "serve.py"), "kafka-topic",
+             "--replication-factor", str(TOPIC_REPLICATION_FACTOR),
+             "--min-insync-replicas", str(TOPIC_MIN_INSYNC_REPLICAS), "--timeout", "90"],
+            env=stack.child_env(settings), capture_output=True, text=True, timeout=150, check=False,
+        )  # fmt: skip
+        assert init.returncode == 0, init.stdout[-1000:] + init.stderr[-1000:]
         wait_for(
             "every partition fully in sync",
             lambda: all(len(p["isr"]) == TOPIC_REPLICATION_FACTOR for p in cluster.partitions()),
