@@ -114,7 +114,7 @@ def health(args: argparse.Namespace) -> None:
         raise VentesError(f"{args.target} does not answer")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=Path(__file__).name)
     sub = parser.add_subparsers(dest="role", required=True)
 
@@ -147,8 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=["thrift", "dashboard", "spark", "http"])
     p.add_argument("url", nargs="?")
     p.set_defaults(run=health)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except (VentesError, OSError) as exc:

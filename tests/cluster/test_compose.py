@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,34 @@ def test_host_ports_are_loopback_only(resolved: dict) -> None:
         for name, s in resolved["services"].items()
     }
     assert "5000" in ui_ports["dashboard"] and "8081" in ui_ports["dbt-docs"]
+
+
+def _serve_parser():
+    spec = importlib.util.spec_from_file_location("docker_serve", PROJECT_ROOT / "docker" / "serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_parser()
+
+
+def test_every_command_is_a_role_the_image_knows(resolved: dict) -> None:
+    """Each project container's command and health check parse as the entrypoint's roles do."""
+    entrypoint = (PROJECT_ROOT / "docker" / "entrypoint.sh").read_text()
+    serve_roles = set(re.search(r"\n  (spark-master \| [^)]+)\)", entrypoint).group(1).split(" | "))
+    shell_roles = {"thrift", "dashboard", "dbt-docs", "airflow-init"}
+    parser = _serve_parser()
+    bin_dir = Path(sys.executable).parent
+    for name, service in resolved["services"].items():
+        if not service.get("image", "").startswith("ventes:"):
+            continue
+        argv = list(service["command"])
+        health = service.get("healthcheck", {}).get("test", [])
+        checks = [argv]
+        if health[:2] == ["CMD", "/app/docker/entrypoint.sh"]:
+            checks.append(health[2:])
+        elif health:
+            checks.append(health[1:])
+        for role, *args in checks:
+            if role in serve_roles:
+                parser.parse_args([role, *args])  # exits (fails the test) on a bad argument
+            else:
+                assert role in shell_roles or (bin_dir / role).exists(), f"{name}: unknown role {role!r}"
