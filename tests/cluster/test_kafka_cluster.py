@@ -12,11 +12,14 @@ import json
 import threading
 import time
 
+import pytest
 from conftest import TOPIC_MIN_INSYNC_REPLICAS, TOPIC_REPLICATION_FACTOR, KafkaCluster, wait_for
 from deltalake import DeltaTable, QueryBuilder
 
 from ingestion.job import ingest
 from ingestion.producer import produce
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 EVENTS = 3000
 RATE = 150.0  # events/s: production lasts about 20 s, the broker dies after KILL_AFTER

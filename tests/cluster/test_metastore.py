@@ -14,11 +14,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from conftest import Postgres, free_ports
 from pyhive import hive
 
 from ventes import stack
 from ventes.settings import Settings
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 # Another Spark application: a plain SparkSession with the project's Spark configuration.
 OTHER_SPARK_CLIENT = """

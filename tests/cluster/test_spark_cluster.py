@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import SparkCluster
 from deltalake import DeltaTable, QueryBuilder
 
@@ -20,6 +21,8 @@ from ingestion.job import APP_NAME, ingest
 from ingestion.producer import produce
 from ventes import stack
 from ventes.settings import Settings
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 EVENTS = 400
 # Every Bronze column but the two that record when the row was written.
