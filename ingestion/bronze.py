@@ -111,26 +111,26 @@ def _sub_variant(variant: Column, field: Field) -> Column:
     return F.variant_get(variant, _path(field), "variant")
 
 
-def _parsed(variant: Column, json_type: Column, field: Field) -> Column:
-    """The field as its Bronze type when its JSON type is right, else null.
+def _parsed(field_json: Column, json_type: Column, field: Field) -> Column:
+    """The field (its own sub-variant) as its Bronze type when its JSON type is right, else null.
 
     ``json_type`` is ``schema_of_variant`` of the field: BIGINT for JSON integers, DECIMAL(p,s)
     for decimal literals, DOUBLE for exponent notation, STRING, BOOLEAN, VOID (null), OBJECT/ARRAY.
     """
     if field.kind == "string":
-        return F.when(json_type == "STRING", F.try_variant_get(variant, _path(field), "string"))
+        return F.when(json_type == "STRING", F.try_variant_get(field_json, "$", "string"))
     if field.kind == "integer":
-        integer = F.try_variant_get(variant, _path(field), field.data_type.simpleString())
+        integer = F.try_variant_get(field_json, "$", field.data_type.simpleString())
         return F.when(json_type == "BIGINT", integer)
     if field.kind == "number":
-        amount = F.try_variant_get(variant, _path(field), MONTANT_TYPE.simpleString())
+        amount = F.try_variant_get(field_json, "$", MONTANT_TYPE.simpleString())
         # Exponent notation (1.5e2) is a DOUBLE: fine when it has no more than 2 decimal places.
         double_exact = (json_type == "DOUBLE") & (
-            F.try_variant_get(variant, _path(field), "double") == amount.cast("double")
+            F.try_variant_get(field_json, "$", "double") == amount.cast("double")
         )
         exact = (json_type == "BIGINT") | json_type.rlike(r"^DECIMAL\(\d+,[0-2]\)$") | double_exact
         return F.when(exact, amount)
-    text = F.try_variant_get(variant, _path(field), "string")
+    text = F.try_variant_get(field_json, "$", "string")
     return F.when(json_type == "STRING", text.try_cast(TimestampType()))
 
 
@@ -156,16 +156,21 @@ def parse_value(df: DataFrame, value_bytes: str = "value") -> DataFrame:
     layered = df.withColumns({"_text": raw.cast("string")}).withColumns({"_utf8": F.is_valid_utf8("_text")})
     layered = layered.withColumns({"_variant": F.when(F.col("_utf8"), F.try_parse_json("_text"))})
     variant = F.col("_variant")
+    # Each field's sub-variant once; then its JSON type and its typed value from that.
+    layered = layered.withColumns({f"_json_{f.column}": _sub_variant(variant, f) for f in FIELDS})
     layered = layered.withColumns(
-        {f"_type_{f.column}": F.schema_of_variant(_sub_variant(variant, f)) for f in FIELDS}
+        {f"_type_{f.column}": F.schema_of_variant(F.col(f"_json_{f.column}")) for f in FIELDS}
     )
     layered = layered.withColumns(
-        {f"_value_{f.column}": _parsed(variant, F.col(f"_type_{f.column}"), f) for f in FIELDS}
+        {
+            f"_value_{f.column}": _parsed(F.col(f"_json_{f.column}"), F.col(f"_type_{f.column}"), f)
+            for f in FIELDS
+        }
     )
 
     def wrong(f: Field) -> Column:
         json_type, value = F.col(f"_type_{f.column}"), F.col(f"_value_{f.column}")
-        got = F.substring(F.to_json(_sub_variant(variant, f)), 1, _REASON_VALUE_CHARS)
+        got = F.substring(F.to_json(F.col(f"_json_{f.column}")), 1, _REASON_VALUE_CHARS)
         return F.when(
             json_type.isNotNull() & (json_type != "VOID") & value.isNull(),
             F.concat(F.lit(f"{f.json_name}: expected {f.expected}, got "), got),

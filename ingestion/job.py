@@ -75,8 +75,11 @@ def _log4j_config(settings: Settings) -> Path:
     return path
 
 
-def spark_session(settings: Settings):
-    """The job's session: the project's Delta conf, quiet logs, UTC; reuses an active one."""
+def spark_session(settings: Settings, extra_conf: dict[str, str] | None = None):
+    """The job's session: the project's Delta conf, quiet logs, UTC; reuses an active one.
+
+    Returns the session and whether this call created it (then the caller stops it).
+    """
     from pyspark.sql import SparkSession
 
     from ventes import jars
@@ -92,7 +95,7 @@ def spark_session(settings: Settings):
         {
             "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_config(settings)}",
             "spark.ui.showConsoleProgress": "false",
-            "spark.sql.streaming.numRecentProgressUpdates": "1000",
+            **(extra_conf or {}),
         }
     )
     for key, value in conf.items():
