@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from conftest import TOPIC_MIN_INSYNC_REPLICAS, TOPIC_REPLICATION_FACTOR, KafkaCluster, wait_for
+from cluster_harness import TOPIC_MIN_INSYNC_REPLICAS, TOPIC_REPLICATION_FACTOR, KafkaCluster, wait_for
 from deltalake import DeltaTable, QueryBuilder
 
 from ingestion.job import ingest

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Postgres, free_ports
+from cluster_harness import Postgres, free_ports
 from pyhive import hive
 
 from ventes import stack

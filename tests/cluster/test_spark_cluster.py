@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SparkCluster
+from cluster_harness import SparkCluster
 from deltalake import DeltaTable, QueryBuilder
 
 from ingestion.job import APP_NAME, ingest
