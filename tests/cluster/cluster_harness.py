@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -172,6 +173,9 @@ POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
 
 @dataclasses.dataclass
 class Postgres:
+    """A running server: its superuser, and the database the metastore uses."""
+
+    bin_dir: Path
     port: int
     user: str
     password: str
@@ -183,3 +187,13 @@ class Postgres:
             f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
             f"?user={self.user}&password={self.password}"
         )
+
+    def sqlalchemy_url(self, database: str) -> str:
+        """The form docker-compose gives Airflow (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
+        return f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> None:
+        subprocess.run(
+            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name],
+            check=True, capture_output=True, env={**os.environ, "PGPASSWORD": self.password},
+        )  # fmt: skip

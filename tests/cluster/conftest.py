@@ -117,7 +117,7 @@ def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
 # --- PostgreSQL: a Hive metastore shared over JDBC -----------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def postgres(test_env: Settings) -> Iterator[Postgres]:
     """A throw-away PostgreSQL server on loopback, with password authentication."""
     if not POSTGRES_BIN:
@@ -126,7 +126,7 @@ def postgres(test_env: Settings) -> Iterator[Postgres]:
     # PostgreSQL refuses to run as root: then it runs as `nobody`, in a folder nobody owns.
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     data = Path(tempfile.mkdtemp(prefix="ventes-pg-"))
-    server = Postgres(free_ports(1)[0], "ventes", secrets.token_hex(8), "metastore")
+    server = Postgres(bin_dir, free_ports(1)[0], "ventes", secrets.token_hex(8), "metastore")
     settings = dataclasses.replace(test_env, home=data / "home")
     (data / "pwfile").write_text(server.password + "\n")
     if as_user:
@@ -161,12 +161,7 @@ def postgres(test_env: Settings) -> Iterator[Postgres]:
     )  # fmt: skip
     try:
         stack.start(settings, service)
-        env = {**os.environ, "PGPASSWORD": server.password}
-        subprocess.run(
-            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", server.user,
-             server.database],
-            check=True, capture_output=True, env=env,
-        )  # fmt: skip
+        server.create_database(server.database)
         yield server
     finally:
         stack.stop(settings, "postgres")
