@@ -39,9 +39,12 @@ RUN pip install --no-deps -e . \
     && rm -rf /var/lib/apt/lists/* /root/.m2 \
     && test -x "$SPARK_HOME/bin/spark-class"
 
+# The working directory and the dbt project stay writable: tools that fall back to writing
+# beside their project (dbt's target/, Spark's spark-warehouse/) must not fail.
 RUN useradd --uid 50000 --create-home ventes \
     && mkdir -p "$VENTES_HOME" "$DELTA_ROOT" \
-    && chown -R ventes "$VENTES_HOME" "$DELTA_ROOT"
+    && chown -R ventes "$VENTES_HOME" "$DELTA_ROOT" /app/dbt_ventes \
+    && chown ventes /app
 USER ventes
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
