@@ -4,6 +4,7 @@
         incremental_strategy='merge',
         unique_key='vente_id',
         on_schema_change='fail',
+        post_hook="{{ record_bronze_read_until() }}",
     )
 }}
 
