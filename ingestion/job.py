@@ -40,7 +40,12 @@ from ventes.settings import Settings
 APP_NAME = "ventes-bronze"
 FOLLOW_INTERVAL = "5 seconds"
 LOG_NAME = "ingest.log"
-DATA_LOSS_MARKERS = ("KAFKA_DATA_LOSS", "Some data may have been lost", "data was aged out")
+DATA_LOSS_MARKERS = (
+    "KAFKA_DATA_LOSS",
+    "Some data may have been lost",
+    "some data may have been missed",
+    "data was aged out",
+)
 
 
 @dataclass(frozen=True)
@@ -266,13 +271,17 @@ def _progress_listener():
 
     class Progress(StreamingQueryListener):
         batches = 0
+        last_batch = -1
 
         def onQueryStarted(self, event) -> None:
             pass
 
         def onQueryProgress(self, event) -> None:
             progress = event.progress
-            if progress.name != APP_NAME or not progress.numInputRows:
+            if progress.name != APP_NAME:
+                return
+            self.last_batch = progress.batchId
+            if not progress.numInputRows:
                 return
             self.batches += 1
             print(
@@ -288,6 +297,14 @@ def _progress_listener():
             pass
 
     return Progress()
+
+
+def _wait_for_listener(listener, query, timeout: float = 5.0) -> None:
+    """Listener events arrive asynchronously: let the last batch's reach it before counting."""
+    last = (query.lastProgress or {}).get("batchId", -1)
+    deadline = time.monotonic() + timeout
+    while listener.last_batch < last and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _stop_between_batches(query, timeout: float = 120.0) -> None:
@@ -324,6 +341,7 @@ def _run(
                 break
         if query.exception() is not None:
             raise query.exception()
+        _wait_for_listener(listener, query)
     finally:
         spark.streams.removeListener(listener)
     return listener.batches, time.monotonic() - begin

@@ -149,6 +149,13 @@ def test_lost_checkpoint_resumes_after_what_bronze_holds(lake: Settings, spark) 
     assert_exactly_once(spark, lake, 120)
 
 
+def test_rate_paces_the_producer(lake: Settings) -> None:
+    report = produce(lake, 30, rate=60.0, progress=False)
+    assert report.acknowledged == 30
+    assert report.seconds >= 29 / 60.0
+    assert report.events_per_second <= 66
+
+
 def test_unreachable_kafka_is_one_clear_error(lake: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from ventes import settings as settings_module
 
