@@ -6,8 +6,8 @@ Thrift Server, one task per model followed by its tests) → checks.
 
 * **produce_sales_data** is a demo step: turn it off for one run with the param
   `produce_demo_sales`, or for good with the Airflow Variable `ventes_produce_demo_sales = false`.
-* **run_bronze_processing** runs `ventes ingest` as its own process (exactly-once through the
-  Bronze checkpoint), never Spark inside the worker.
+* **run_bronze_processing** runs the Bronze job (`python -m ingestion.job`) as its own process,
+  exactly-once through the Bronze checkpoint; Spark never runs inside the worker.
 * **dbt_build** is rendered by astronomer-cosmos from the compiled dbt manifest.
 * **verify_final_output** checks that every Silver table exists and that counts are conserved.
 
@@ -60,9 +60,8 @@ def unified_sales_pipeline() -> None:
         trigger_rule=TriggerRule.NONE_FAILED,
         outlets=[pipeline.bronze_asset(SETTINGS)],
     )
-    def run_bronze_processing() -> None:
-        timeout = pipeline.TIMEOUTS["run_bronze_processing"].total_seconds()
-        pipeline.run_bronze_processing(settings_module.load(), timeout=timeout)
+    def run_bronze_processing() -> dict[str, bool]:
+        return pipeline.run_bronze_processing(settings_module.load())
 
     @task(execution_timeout=pipeline.TIMEOUTS["check_bronze_data_ready"])
     def check_bronze_data_ready() -> dict[str, int]:

@@ -252,10 +252,15 @@ def prepare(settings: Settings) -> None:
             f"           user {ADMIN_USER}; kept in {password_file(settings)}"
         )
     migrate(settings)
+    refresh_manifest(settings)
+
+
+def refresh_manifest(settings: Settings) -> None:
+    """Compile the dbt manifest if the project changed (also on `ventes up` of a running Airflow)."""
     try:
         compile_manifest(settings)
     except (VentesError, OSError) as exc:
-        # Airflow still starts: the DAG then renders dbt from `dbt ls`, or shows the dbt error.
+        # Airflow still runs: the DAG then renders dbt from `dbt ls`, or shows the dbt error.
         print(f"airflow    warning: no dbt manifest ({exc})")
 
 
@@ -292,8 +297,10 @@ def _request(address: str, method: str, body: dict | None = None, token: str | N
         headers["Authorization"] = f"Bearer {token}"
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(address, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+    # Generous: with SQLite, a request waits while the scheduler holds the write lock.
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payload = response.read()
+    return json.loads(payload) if payload else None
 
 
 # --- the service ---------------------------------------------------------------------------

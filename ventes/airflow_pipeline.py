@@ -8,7 +8,10 @@ sales), so it is not retried.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -79,18 +82,14 @@ def silver_assets(settings: Settings) -> list:
 
 
 def check_infrastructure(settings: Settings) -> dict[str, str]:
-    """Kafka answers and holds the sales topic; the Spark Thrift Server answers a query."""
+    """Kafka answers (the sales topic is created if missing, as ``ventes up`` does); the Spark
+    Thrift Server answers a query."""
     from ventes import stack
-    from ventes.kafka_admin import admin_client
+    from ventes.kafka_admin import ensure_topic
 
     problems = []
     try:
-        admin = admin_client(settings)
-        try:
-            if settings.kafka_topic not in admin.list_topics():
-                problems.append(f"Kafka has no topic {settings.kafka_topic!r} (ventes up creates it)")
-        finally:
-            admin.close()
+        ensure_topic(settings)
     except Exception as exc:  # any failure means Kafka does not answer
         problems.append(f"Kafka does not answer at {settings.kafka_bootstrap_servers}: {exc}")
     if not stack.service("thrift").healthy(settings):
@@ -118,11 +117,39 @@ def produce_sales(settings: Settings, count: int) -> dict[str, Any]:
     return {"sent": report.sent, "acknowledged": report.acknowledged, "seconds": round(report.seconds, 2)}
 
 
-def run_bronze_processing(settings: Settings, timeout: float) -> None:
-    """``ventes ingest`` (availableNow) in its own process: Spark never runs inside the worker."""
+def bronze_has_every_offset(settings: Settings) -> bool:
+    """Bronze already holds the last offset Kafka has in every partition of the topic.
+
+    Then the Bronze job would find nothing to ingest, and its Spark start-up is not worth paying:
+    an idle scheduled run costs seconds instead of a Spark application.
+    """
+    from ingestion.job import kafka_offsets
+
+    if _delta_table(settings.bronze_path) is None:
+        return False
+    topic = settings.kafka_topic.replace("'", "''")
+    sql = f'''select "partition", max("offset") as last from t where topic = '{topic}' group by "partition"'''
+    last = {row["partition"]: row["last"] for row in _query(settings.bronze_path, sql)}
+    return all(
+        end <= earliest or last.get(partition, -1) >= end - 1
+        for partition, (earliest, end) in kafka_offsets(settings).items()
+    )
+
+
+def run_bronze_processing(settings: Settings) -> dict[str, bool]:
+    """The Bronze job (availableNow) in its own process: Spark never runs inside the worker.
+
+    Its output goes to the task log line by line. If the task is stopped (timeout, kill), the
+    job's whole process group (Python driver and Spark JVM) is stopped with it; the Bronze
+    checkpoint makes the next attempt pick up exactly where this one stopped. Skipped when
+    Bronze already holds everything Kafka has.
+    """
     from ventes import stack
 
-    command = [sys.executable, "-m", "ventes.cli", "ingest"]
+    if bronze_has_every_offset(settings):
+        log.info("Bronze already holds every offset of %s: nothing to ingest", settings.kafka_topic)
+        return {"job_ran": False}
+    command = [sys.executable, "-m", "ingestion.job"]
     log.info("running %s", " ".join(command))
     with subprocess.Popen(
         command,
@@ -137,13 +164,24 @@ def run_bronze_processing(settings: Settings, timeout: float) -> None:
         try:
             for line in proc.stdout:
                 log.info("ingest: %s", line.rstrip())
-            code = proc.wait(timeout=timeout)
+            code = proc.wait()
         except BaseException:
-            # A timeout or a task kill must not leave a Spark job behind.
-            proc.kill()
+            _stop_group(proc)
             raise
     if code != 0:
-        raise VentesError(f"ventes ingest exited with {code}; its output is above")
+        raise VentesError(f"the Bronze job exited with {code}; its output is above")
+    return {"job_ran": True}
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _delta_table(path: Path):
@@ -163,7 +201,9 @@ def _query(path: Path, sql: str) -> list[dict[str, Any]]:
     table = _delta_table(path)
     if table is None:
         raise VentesError(f"no Delta table at {path}")
-    return QueryBuilder().register("t", table).execute(sql).read_all().to_pylist()
+    result = QueryBuilder().register("t", table).execute(sql).read_all()
+    columns = [result.column(name).to_pylist() for name in result.column_names]
+    return [dict(zip(result.column_names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def check_bronze_data_ready(settings: Settings) -> dict[str, int]:
@@ -265,10 +305,15 @@ def dbt_task_group(settings: Settings, group_id: str = "dbt_build"):
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.DBT_RUNNER,
+            # Also the `dbt ls` of the fallback rendering, whatever the PATH.
+            dbt_executable_path=airflow_local.BIN / "dbt",
         ),
         render_config=RenderConfig(
             load_method=load_method,
             test_behavior=TestBehavior.AFTER_EACH,
+            # A test reading several models (e.g. Bronze-to-Silver conservation) runs once, after
+            # all of them, instead of inside the first parent's test task.
+            should_detach_multiple_parents_tests=True,
             # Lineage events need the OpenLineage provider; the DAG declares its own Assets.
             emit_datasets=False,
         ),

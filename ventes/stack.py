@@ -453,6 +453,7 @@ SERVICES: list[Service] = [
         command=airflow_local.service_command,
         healthy=airflow_local.healthy,
         prepare=airflow_local.prepare,
+        on_ready=airflow_local.refresh_manifest,
         start_timeout=240.0,
         url=lambda s: airflow_local.url(s) + "/",
     ),

@@ -82,14 +82,14 @@ def test_each_dbt_model_is_a_task_followed_by_its_tests(sales_dag, airflow_env: 
     manifest = json.loads(airflow_local.manifest_file(airflow_env).read_text())
     nodes = manifest["nodes"]
     models = {n["name"]: n for n in nodes.values() if n["resource_type"] == "model"}
-    tested = {
-        nodes[dep]["name"]
-        for n in nodes.values()
-        if n["resource_type"] == "test"
-        for dep in n["depends_on"]["nodes"]
-        if dep in nodes and nodes[dep]["resource_type"] == "model"
-    }
     assert set(airflow_pipeline.SILVER_TABLES) <= set(models)
+    tests = [n for n in nodes.values() if n["resource_type"] == "test"]
+
+    def parent_models(node: dict) -> set[str]:
+        deps = node["depends_on"]["nodes"]
+        return {nodes[d]["name"] for d in deps if d in nodes and nodes[d]["resource_type"] == "model"}
+
+    tested = {next(iter(parent_models(t))) for t in tests if len(parent_models(t)) == 1}
     tasks = sales_dag.task_dict
     for name, node in models.items():
         run, test = _model_tasks(sales_dag, name)
@@ -99,10 +99,15 @@ def test_each_dbt_model_is_a_task_followed_by_its_tests(sales_dag, airflow_env: 
             assert tasks[run].downstream_task_ids == {test}
             assert type(tasks[test]).__name__ == "DbtTestLocalOperator"
         # A model runs after its parents are built and tested.
-        for parent in node["depends_on"]["nodes"]:
-            if parent in nodes and nodes[parent]["resource_type"] == "model":
-                parent_run, parent_test = _model_tasks(sales_dag, nodes[parent]["name"])
-                assert (parent_test or parent_run) in tasks[run].get_flat_relative_ids(upstream=True)
+        for parent in parent_models(node):
+            parent_run, parent_test = _model_tasks(sales_dag, parent)
+            assert (parent_test or parent_run) in tasks[run].get_flat_relative_ids(upstream=True)
+    # A test reading several models is its own task, after all of them.
+    for test_node in (t for t in tests if len(parent_models(t)) > 1):
+        task = tasks[f"{DBT_GROUP}.{test_node['name']}_test"]
+        upstream = task.get_flat_relative_ids(upstream=True)
+        for parent in parent_models(test_node):
+            assert _model_tasks(sales_dag, parent)[0] in upstream
 
 
 def test_schedule_retries_timeouts_and_assets(sales_dag, airflow_env: Settings) -> None:
