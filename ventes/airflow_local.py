@@ -351,7 +351,22 @@ def serve(settings: Settings, poll: float = 1.0, grace: float = 25.0) -> int:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+    _kill_rest_of_group()
     return code
+
+
+def _kill_rest_of_group() -> None:
+    """Kill what is left in this service's process group: LocalExecutor workers ignore SIGTERM
+    and outlive a scheduler that did not stop them."""
+    import psutil
+
+    group = os.getpgid(0)
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and os.getpgid(proc.pid) == group:
+                proc.kill()
+        except (psutil.Error, ProcessLookupError):
+            continue
 
 
 if __name__ == "__main__":
