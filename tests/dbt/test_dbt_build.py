@@ -229,6 +229,13 @@ def test_second_build_with_late_duplicate_and_bad_records(
     assert datetime(2024, 5, 1, 7) in hours  # the late event opened its own hour
 
 
+def test_source_freshness_flags_stale_bronze(thrift: Settings, first_build) -> None:
+    """These Bronze rows were ingested in 2024, far past the source's error threshold."""
+    run = dbt.run(thrift, "source", "freshness", echo=lambda line: None)
+    assert run.returncode == 1
+    assert any("ERROR STALE" in line and "bronze.ventes_raw" in line for line in run.output_tail)
+
+
 def test_docs_catalog_lists_silver_columns(thrift: Settings, second_build) -> None:
     dbt.docs(thrift, serve=False)
     catalog = json.loads((thrift.dbt_target_dir / "catalog.json").read_text())
