@@ -26,6 +26,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ingestion.bronze import BRONZE_SCHEMA
 from ventes import dbt, jars, stack
 from ventes import settings as settings_module
 from ventes.settings import Settings
@@ -103,6 +104,7 @@ def bronze_sales(
 
 
 def append_bronze(settings: Settings, frame: DataFrame) -> None:
+    frame = frame.select([F.col(field.name).cast(field.dataType) for field in BRONZE_SCHEMA])
     frame.write.format("delta").mode("append").partitionBy("date").save(str(settings.bronze_path))
 
 

@@ -1,7 +1,7 @@
 """Bronze records for the dbt tests, and the Silver figures they imply, computed in Python.
 
-Records follow the Bronze contract of the project (see DESIGN.md); the expected figures are a
-plain reimplementation of the Silver rules, independent of the SQL under test.
+Records follow the Bronze contract (`ingestion.bronze.BRONZE_SCHEMA`); the expected figures are
+a plain reimplementation of the Silver rules, independent of the SQL under test.
 """
 
 from __future__ import annotations
@@ -13,15 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-TOPIC = "ventes_stream"
+from ingestion.bronze import BRONZE_SCHEMA
 
-BRONZE_SCHEMA = (
-    "value_bytes binary, value string, key string, topic string, `partition` int, `offset` bigint, "
-    "kafka_timestamp timestamp, ingestion_time timestamp, `date` date, parse_status string, "
-    "parse_error string, vente_id bigint, client_id bigint, produit_id bigint, "
-    "event_timestamp timestamp, quantite int, montant decimal(12,2), client_nom string, "
-    "produit_nom string, categorie string, pays string, segment string"
-)
+TOPIC = "ventes_stream"
 
 SALE_FIELDS = (
     "vente_id",
@@ -166,8 +160,7 @@ class Batch:
 
 def write_batch(spark, path: str, batch: Batch) -> None:
     """Append a batch to the Bronze Delta table by path, as the ingestion job does."""
-    columns = [c.strip().split(" ")[0].strip("`") for c in BRONZE_SCHEMA.split(", ")]
-    rows = [tuple(record[c] for c in columns) for record in batch.records]
+    rows = [tuple(record[field.name] for field in BRONZE_SCHEMA) for record in batch.records]
     (
         spark.createDataFrame(rows, BRONZE_SCHEMA)
         .write.format("delta")
