@@ -311,4 +311,5 @@ def test_every_model_source_and_column_is_described(thrift: Settings, second_bui
         "ventes_par_segment",
         "pipeline_quality",
         "ventes_rejets",
+        "ventes_clean",
     }
