@@ -1,8 +1,11 @@
+"""Settings: defaults, overrides, and every variable validated once, with a one-line reason."""
+
 from pathlib import Path
 
 import pytest
 
 from ventes import settings
+from ventes.errors import VentesError
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,5 +50,113 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_bad_port_is_a_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHBOARD_PORT", "five thousand")
-    with pytest.raises(ValueError, match="DASHBOARD_PORT must be an integer"):
+    with pytest.raises(
+        ValueError, match=r"DASHBOARD_PORT must be a port number 1\.\.65535, got 'five thousand'"
+    ):
         settings.load()
+
+
+PORT = "a port number 1..65535"
+SERVERS = "a comma-separated list of host:port, ports 1..65535"
+HOST = "a host name or an IP address"
+PORTS = ("KAFKA_CONTROLLER_PORT", "THRIFT_PORT", "DASHBOARD_PORT", "DBT_DOCS_PORT", "AIRFLOW_PORT")
+
+# (variable, value, what the error says is allowed)
+REFUSED = [
+    *((port, value, PORT) for port in PORTS for value in ("0", "65536", "99999", "-1", "80a", "8.0", " x ")),
+    ("KAFKA_BOOTSTRAP_SERVERS", "host:abc", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "localhost", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "localhost:0", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "localhost:70000", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "a:9092,", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", ":9092", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "a b:9092", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "::1:9092", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "[nope]:9092", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "PLAINTEXT://a:9092", SERVERS),
+    ("KAFKA_BOOTSTRAP_SERVERS", "a:９０９２", SERVERS),
+    ("KAFKA_TOPIC", "ventes stream", "1 to 249 characters"),
+    ("KAFKA_TOPIC", "ventes/stream", "1 to 249 characters"),
+    ("KAFKA_TOPIC", "..", "1 to 249 characters"),
+    ("KAFKA_TOPIC", "t" * 250, "1 to 249 characters"),
+    ("KAFKA_PARTITIONS", "0", "an integer 1..10000"),
+    ("KAFKA_PARTITIONS", "three", "an integer 1..10000"),
+    ("KAFKA_PARTITIONS", "9" * 5000, "an integer 1..10000"),
+    ("SPARK_MASTER", "spark://master", "local, local[N], local[*], spark://host:port"),
+    ("SPARK_MASTER", "local[0]", "local, local[N], local[*], spark://host:port"),
+    ("SPARK_MASTER", "lokal[*]", "local, local[N], local[*], spark://host:port"),
+    ("SPARK_MASTER", "spark://m:7077,", "local, local[N], local[*], spark://host:port"),
+    ("THRIFT_HOST", "host name", HOST),
+    ("THRIFT_HOST", "thrift:10000", HOST),
+    ("THRIFT_HOST", "999.1.1.1", HOST),
+    ("DASHBOARD_HOST", "-leading-dash", HOST),
+    ("SPARK_DRIVER_HOST", "a..b", HOST),
+    ("MAX_OFFSETS_PER_TRIGGER", "0", "an integer 1..2147483647"),
+    ("MAX_OFFSETS_PER_TRIGGER", "1e6", "an integer 1..2147483647"),
+    ("PIPELINE_SCHEDULE", "every 15 minutes", "5 cron fields or one of @once"),
+    ("PIPELINE_SCHEDULE", "* * * *", "5 cron fields or one of @once"),
+    ("PIPELINE_SCHEDULE", "@sometimes", "5 cron fields or one of @once"),
+    ("PIPELINE_RETRIES", "-1", "an integer 0..100"),
+    ("PIPELINE_RETRY_DELAY", "0", "an integer 1..86400"),
+    ("PIPELINE_RETRY_DELAY", "30s", "an integer 1..86400"),
+    ("METASTORE_URL", "postgresql://db/metastore", "empty or a JDBC URL"),
+    ("METASTORE_URL", "jdbc:postgresql://db/meta store", "empty or a JDBC URL"),
+    ("DASHBOARD_STALE_AFTER", "-5", "an integer 1..2147483647"),
+    ("VENTES_HOME", "/tmp/ventes\nhome", "a path without control characters"),
+    ("DELTA_ROOT", "/tmp/lake\x00", "a path without control characters"),
+    ("VENTES_JARS", "/tmp/jars\x1b", "a path without control characters"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), REFUSED)
+def test_each_bad_value_is_refused_naming_the_variable(name: str, value: str, allowed: str) -> None:
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({name: value})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{name} must be {allowed}"), problem
+    assert problem.endswith(f", got {value.strip()!r}"), problem
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, VentesError) and isinstance(caught.value, ValueError)
+
+
+ACCEPTED = [
+    ("THRIFT_PORT", "1", "thrift_port", 1),
+    ("THRIFT_PORT", " 65535 ", "thrift_port", 65535),
+    ("KAFKA_BOOTSTRAP_SERVERS", "broker1:19092, broker2:29092", "kafka_host_port", ("broker1", 19092)),
+    ("KAFKA_BOOTSTRAP_SERVERS", "[::1]:9092", "kafka_host_port", ("::1", 9092)),
+    ("KAFKA_BOOTSTRAP_SERVERS", "10.0.0.7:9092", "kafka_host_port", ("10.0.0.7", 9092)),
+    ("KAFKA_TOPIC", "ventes.stream-2_b", "kafka_topic", "ventes.stream-2_b"),
+    ("KAFKA_PARTITIONS", "12", "kafka_partitions", 12),
+    ("SPARK_MASTER", "local", "spark_master", "local"),
+    ("SPARK_MASTER", "local[4]", "spark_master", "local[4]"),
+    ("SPARK_MASTER", "local[4,2]", "spark_master", "local[4,2]"),
+    ("SPARK_MASTER", "spark://spark-master:7077", "spark_master", "spark://spark-master:7077"),
+    ("SPARK_MASTER", "spark://m1:7077,m2:7077", "spark_master", "spark://m1:7077,m2:7077"),
+    ("THRIFT_HOST", "thrift", "thrift_host", "thrift"),
+    ("THRIFT_HOST", "ventes_thrift_1", "thrift_host", "ventes_thrift_1"),
+    ("DASHBOARD_HOST", "0.0.0.0", "dashboard_host", "0.0.0.0"),
+    ("DASHBOARD_HOST", "::", "dashboard_host", "::"),
+    ("PIPELINE_SCHEDULE", "0 9 * * MON-FRI", "pipeline_schedule", "0 9 * * MON-FRI"),
+    ("PIPELINE_SCHEDULE", "@daily", "pipeline_schedule", "@daily"),
+    ("PIPELINE_RETRIES", "0", "pipeline_retries", 0),
+    ("METASTORE_URL", "jdbc:postgresql://db:5432/m?user=u&password=p", "metastore_url",
+     "jdbc:postgresql://db:5432/m?user=u&password=p"),
+    ("MAX_OFFSETS_PER_TRIGGER", "+1000", "max_offsets_per_trigger", 1000),
+    ("DELTA_ROOT", "/tmp/it's a lake", "delta_root", Path("/tmp/it's a lake")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value", "attribute", "expected"), ACCEPTED)
+def test_good_values_are_accepted(name: str, value: str, attribute: str, expected: object) -> None:
+    assert getattr(settings.load({name: value}), attribute) == expected
+
+
+def test_every_bad_variable_is_reported_at_once() -> None:
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({"THRIFT_PORT": "99999", "KAFKA_BOOTSTRAP_SERVERS": "host:abc", "KAFKA_TOPIC": "ok"})
+    assert [p.split()[0] for p in caught.value.problems] == ["KAFKA_BOOTSTRAP_SERVERS", "THRIFT_PORT"]
+    assert str(caught.value) == "; ".join(caught.value.problems)
+
+
+def test_defaults_are_valid() -> None:
+    assert settings.load({}).kafka_host_port == ("localhost", 9092)

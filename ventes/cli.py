@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
 
 from ventes import settings as settings_module
 from ventes.errors import VentesError
+from ventes.settings import SettingsError
 
 DESCRIPTION = """\
 Sales analytics on a local stack: Kafka -> Bronze Delta (Spark) -> Silver (dbt on the Spark
@@ -26,17 +28,50 @@ typical session:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
 def _ratio(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
     return value
+
+
+def _service_name(text: str) -> str:
+    """A service of the local stack (the names ``ventes.stack`` knows)."""
+    from ventes.stack import SERVICES
+
+    known = [svc.name for svc in SERVICES]
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown service {text!r}; known: {', '.join(known)}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,16 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="start the local stack (idempotent; waits until each answers)")
-    up.add_argument("services", nargs="*", help="only these services (default: all)")
+    up.add_argument(
+        "services",
+        nargs="*",
+        type=_service_name,
+        metavar="SERVICE",
+        help="only these services (default: all)",
+    )
     down = sub.add_parser("down", help="stop what 'ventes up' started")
-    down.add_argument("services", nargs="*", help="only these services (default: all)")
+    down.add_argument(
+        "services",
+        nargs="*",
+        type=_service_name,
+        metavar="SERVICE",
+        help="only these services (default: all)",
+    )
     sub.add_parser("status", help="each service, its pid, address, health, memory and log")
 
     produce = sub.add_parser("produce", help="send fake sales to Kafka")
     produce.add_argument("--count", type=_positive_int, default=50, help="events to send (default 50)")
-    produce.add_argument("--seed", type=int, default=None, help="same seed, same events (vente_id aside)")
     produce.add_argument(
-        "--rate", type=float, default=None, help="events per second (default: as fast as possible)"
+        "--seed", type=_integer, default=None, help="same seed, same events (vente_id aside)"
+    )
+    produce.add_argument(
+        "--rate", type=_positive_number, default=None, help="events per second (default: as fast as possible)"
     )
     produce.add_argument(
         "--bad-ratio", type=_ratio, default=0.0, help="share of bad records mixed in, 0..1 (default 0)"
@@ -135,9 +184,14 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Bad arguments and bad settings exit 2, other failures 1, each one line."""
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"ventes {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     except VentesError as exc:
         print(f"ventes {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -6,24 +6,113 @@ else reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from ventes.errors import VentesError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+class SettingsError(VentesError, ValueError):
+    """Settings that cannot be used; each problem names its variable and what it allows."""
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(str(arg) for arg in self.args)
+
+    def __str__(self) -> str:
+        return "; ".join(self.problems)
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_TOPIC = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,249}")
+_LOCAL_MASTER = re.compile(r"local(?:\[(?:\*|[1-9]\d*)(?:,[1-9]\d*)?\])?|yarn|k8s://\S+")
+_JDBC_URL = re.compile(r"(?:jdbc:\S+)?")
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
+_CRON_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
+_PORT = (1, 65535)
+_NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]*")
+
+
+def _valid_host(text: str) -> bool:
+    """A DNS name (underscores allowed, as in container names) or an IPv4 or IPv6 address."""
+    if _HOSTNAME.fullmatch(text) and not re.fullmatch(r"[0-9.]+", text):
+        return True
     try:
-        return int(raw)
+        ipaddress.ip_address(text)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        return False
+    return True
+
+
+def _host_port(item: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``host:port`` (``[v6]:port`` for IPv6), or None when it is not one."""
+    host, _, port = item.rpartition(":")
+    if not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+        return None
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if not _valid_host(host) or (":" in host) != bracketed:
+        return None
+    return host, int(port)
+
+
+class _Reader:
+    """Reads each variable once and validates it; collects every problem, for one error."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def check(self, name: str, default: str, valid: Callable[[str], object], allowed: str) -> str:
+        value = self.environ.get(name, "").strip() or default
+        if not valid(value):
+            self.problems.append(f"{name} must be {allowed}, got {value!r}")
+        return value
+
+    def path(self, name: str, default: str) -> Path:
+        text = self.check(name, default, _NO_CONTROL.fullmatch, "a path without control characters")
+        return Path(text if _NO_CONTROL.fullmatch(text) else default).expanduser().resolve()
+
+    def integer(self, name: str, default: int, bounds: tuple[int, int] = (1, 2**31 - 1)) -> int:
+        low, high = bounds
+        allowed = "a port number 1..65535" if bounds == _PORT else f"an integer {low}..{high}"
+
+        def valid(v: str) -> bool:
+            return re.fullmatch(r"[+-]?[0-9]{1,12}", v) is not None and low <= int(v) <= high
+
+        text = self.check(name, str(default), valid, allowed)
+        return int(text) if valid(text) else default
+
+    def host(self, name: str, default: str) -> str:
+        return self.check(name, default, _valid_host, "a host name or an IP address")
+
+    def servers(self, name: str, default: str) -> str:
+        def valid(v: str) -> bool:
+            return all(_host_port(item.strip()) for item in v.split(","))
+
+        return self.check(name, default, valid, "a comma-separated list of host:port, ports 1..65535")
+
+    def spark_master(self, name: str, default: str) -> str:
+        def valid(v: str) -> bool:
+            cluster = v.startswith("spark://") and all(_host_port(hp) for hp in v[8:].split(","))
+            return cluster or bool(_LOCAL_MASTER.fullmatch(v))
+
+        allowed = "local, local[N], local[*], spark://host:port[,host:port...], yarn or k8s://..."
+        return self.check(name, default, valid, allowed)
+
+    def cron(self, name: str, default: str) -> str:
+        def valid(v: str) -> bool:
+            fields = v.split()
+            return v in _CRON_PRESETS or (len(fields) == 5 and all(map(_CRON_FIELD.fullmatch, fields)))
+
+        return self.check(name, default, valid, f"5 cron fields or one of {', '.join(_CRON_PRESETS)}")
 
 
 @dataclass(frozen=True)
@@ -124,9 +213,7 @@ class Settings:
     @property
     def kafka_host_port(self) -> tuple[str, int]:
         """Host and port of the first bootstrap server (the local broker's listener)."""
-        first = self.kafka_bootstrap_servers.split(",")[0].strip()
-        host, _, port = first.rpartition(":")
-        return (host or "localhost"), int(port or 9092)
+        return _host_port(self.kafka_bootstrap_servers.split(",")[0].strip()) or ("localhost", 9092)
 
     def env_for_children(self) -> dict[str, str]:
         """The environment a child process (dbt, Spark, Airflow) needs to see the same settings."""
@@ -158,31 +245,42 @@ class Settings:
         return env
 
 
-def load() -> Settings:
-    """Read the settings from the environment, with the documented defaults."""
-    home = Path(_env("VENTES_HOME", str(PROJECT_ROOT / ".ventes"))).expanduser().resolve()
-    delta_root = Path(_env("DELTA_ROOT", str(home / "delta"))).expanduser().resolve()
-    return Settings(
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings from the environment, with the documented defaults.
+
+    Raises :class:`SettingsError` naming every variable that is not allowed, and what would be.
+    """
+    env = _Reader(os.environ if environ is None else environ)
+    home = env.path("VENTES_HOME", str(PROJECT_ROOT / ".ventes"))
+    settings = Settings(
         home=home,
-        delta_root=delta_root,
-        kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-        kafka_topic=_env("KAFKA_TOPIC", "ventes_stream"),
-        kafka_partitions=_env_int("KAFKA_PARTITIONS", 3),
-        kafka_controller_port=_env_int("KAFKA_CONTROLLER_PORT", 9093),
-        spark_master=_env("SPARK_MASTER", "local[*]"),
-        thrift_host=_env("THRIFT_HOST", "127.0.0.1"),
-        thrift_port=_env_int("THRIFT_PORT", 10000),
-        dashboard_host=_env("DASHBOARD_HOST", "127.0.0.1"),
-        dashboard_port=_env_int("DASHBOARD_PORT", 5000),
-        docs_port=_env_int("DBT_DOCS_PORT", 8081),
-        airflow_port=_env_int("AIRFLOW_PORT", 8080),
-        max_offsets_per_trigger=_env_int("MAX_OFFSETS_PER_TRIGGER", 200_000),
+        delta_root=env.path("DELTA_ROOT", str(home / "delta")),
+        kafka_bootstrap_servers=env.servers("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+        kafka_topic=env.check(
+            "KAFKA_TOPIC",
+            "ventes_stream",
+            _TOPIC.fullmatch,
+            "1 to 249 characters among A-Z a-z 0-9 . _ - (not . or ..)",
+        ),
+        kafka_partitions=env.integer("KAFKA_PARTITIONS", 3, (1, 10_000)),
+        kafka_controller_port=env.integer("KAFKA_CONTROLLER_PORT", 9093, _PORT),
+        spark_master=env.spark_master("SPARK_MASTER", "local[*]"),
+        thrift_host=env.host("THRIFT_HOST", "127.0.0.1"),
+        thrift_port=env.integer("THRIFT_PORT", 10000, _PORT),
+        dashboard_host=env.host("DASHBOARD_HOST", "127.0.0.1"),
+        dashboard_port=env.integer("DASHBOARD_PORT", 5000, _PORT),
+        docs_port=env.integer("DBT_DOCS_PORT", 8081, _PORT),
+        airflow_port=env.integer("AIRFLOW_PORT", 8080, _PORT),
+        max_offsets_per_trigger=env.integer("MAX_OFFSETS_PER_TRIGGER", 200_000),
         # Shared by every VENTES_HOME of a checkout (tests make many), so jars download once.
-        jars_dir=Path(_env("VENTES_JARS", str(PROJECT_ROOT / ".ventes" / "jars"))).expanduser().resolve(),
-        pipeline_schedule=_env("PIPELINE_SCHEDULE", "*/15 * * * *"),
-        pipeline_retries=_env_int("PIPELINE_RETRIES", 2),
-        pipeline_retry_delay=_env_int("PIPELINE_RETRY_DELAY", 30),
-        spark_driver_host=_env("SPARK_DRIVER_HOST", "127.0.0.1"),
-        metastore_url=_env("METASTORE_URL", ""),
-        dashboard_stale_after=_env_int("DASHBOARD_STALE_AFTER", 1800),
+        jars_dir=env.path("VENTES_JARS", str(PROJECT_ROOT / ".ventes" / "jars")),
+        pipeline_schedule=env.cron("PIPELINE_SCHEDULE", "*/15 * * * *"),
+        pipeline_retries=env.integer("PIPELINE_RETRIES", 2, (0, 100)),
+        pipeline_retry_delay=env.integer("PIPELINE_RETRY_DELAY", 30, (1, 86_400)),
+        spark_driver_host=env.host("SPARK_DRIVER_HOST", "127.0.0.1"),
+        metastore_url=env.check("METASTORE_URL", "", _JDBC_URL.fullmatch, "empty or a JDBC URL (jdbc:...)"),
+        dashboard_stale_after=env.integer("DASHBOARD_STALE_AFTER", 1800),
     )
+    if env.problems:
+        raise SettingsError(*env.problems)
+    return settings
