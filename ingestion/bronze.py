@@ -8,9 +8,11 @@ and ``parse_error`` why the value failed, in this order of precedence::
 
     empty          null Kafka value, no bytes, or only whitespace
     invalid_utf8   the bytes are not UTF-8 (``value`` keeps them with U+FFFD replacements)
-    malformed_json not JSON (truncated, syntax error, duplicate key)
+    malformed_json not JSON (truncated, syntax error, duplicate key, NaN or Infinity, a number
+                   of more than 1000 digits, nesting deeper than 1000 levels)
     not_an_object  JSON, but an array, a string, a number, a boolean or null
-    wrong_type     an object with a field of the wrong JSON type (the others are still parsed)
+    wrong_type     an object with a field of the wrong JSON type, or too large for its column:
+                   beyond a long or an int, beyond decimal(12,2) (the others are still parsed)
     ok
 
 Absent fields and JSON nulls are not a parse failure: they are null columns, for the Silver
@@ -87,6 +89,14 @@ class Field:
             "string": "a string",
         }[self.kind]
 
+    @property
+    def in_range(self) -> str:
+        """What a value of the right JSON type that does not fit its Bronze type should be."""
+        if self.kind == "number":
+            return "a number between -9999999999.99 and 9999999999.99"
+        bits = 64 if isinstance(self.data_type, LongType) else 32
+        return f"an integer between {-(2 ** (bits - 1))} and {2 ** (bits - 1) - 1}"
+
 
 FIELDS = (
     Field("vente_id", "vente_id", "integer", LongType()),
@@ -134,6 +144,25 @@ def _parsed(field_json: Column, json_type: Column, field: Field) -> Column:
     return F.when(json_type == "STRING", text.try_cast(TimestampType()))
 
 
+def _out_of_range(field_json: Column, json_type: Column, field: Field) -> Column | None:
+    """True when a field of the right JSON kind is too large for its Bronze type.
+
+    Only meaningful where the field did not parse: an integer literal beyond the column's bits
+    (BIGINT beyond an int, DECIMAL(p,0) beyond a long), or a number with at most 2 decimal places
+    beyond decimal(12,2) (exponent notation is a DOUBLE: 1e300, or 1e400 which reads as Infinity).
+    """
+    if field.kind == "integer":
+        # Beyond 38 digits an integer literal is a DOUBLE, as is exponent notation.
+        limit = float(2**63 if isinstance(field.data_type, LongType) else 2**31)
+        huge = (json_type == "DOUBLE") & (F.abs(F.try_variant_get(field_json, "$", "double")) >= limit)
+        return (json_type == "BIGINT") | json_type.rlike(r"^DECIMAL\(\d+,0\)$") | huge
+    if field.kind == "number":
+        number = F.try_variant_get(field_json, "$", "double")
+        whole_cents = (json_type == "DOUBLE") & (F.round(number, 2) == number)
+        return (json_type == "BIGINT") | json_type.rlike(r"^DECIMAL\(\d+,[0-2]\)$") | whole_cents
+    return None
+
+
 def _not_an_object_reason(variant: Column) -> Column:
     kind = F.schema_of_variant(variant)
     article = (
@@ -171,9 +200,13 @@ def parse_value(df: DataFrame, value_bytes: str = "value") -> DataFrame:
     def wrong(f: Field) -> Column:
         json_type, value = F.col(f"_type_{f.column}"), F.col(f"_value_{f.column}")
         got = F.substring(F.to_json(F.col(f"_json_{f.column}")), 1, _REASON_VALUE_CHARS)
+        too_large = _out_of_range(F.col(f"_json_{f.column}"), json_type, f)
+        expected = F.lit(f.expected)
+        if too_large is not None:
+            expected = F.when(too_large, f.in_range).otherwise(expected)
         return F.when(
             json_type.isNotNull() & (json_type != "VOID") & value.isNull(),
-            F.concat(F.lit(f"{f.json_name}: expected {f.expected}, got "), got),
+            F.concat(F.lit(f"{f.json_name}: expected "), expected, F.lit(", got "), got),
         )
 
     layered = layered.withColumns({"_wrong": F.concat_ws("; ", *(wrong(f) for f in FIELDS))})
