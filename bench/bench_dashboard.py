@@ -24,7 +24,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,17 +40,12 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from ingestion.catalogue import PAYS, PRODUCTS  # noqa: E402
+from tests.ports import reserve_port  # noqa: E402
 from ventes import jars, stack  # noqa: E402
 from ventes import settings as settings_module  # noqa: E402
 from ventes.spark import delta_conf  # noqa: E402
 
 PATH = "/api/aggregated_sales"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- load generator ----------------------------------------------------------------------
@@ -282,7 +276,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_dashboard_") as tmp:
         home = Path(tmp)
         os.environ.update(
-            VENTES_HOME=str(home), DELTA_ROOT=str(home / "delta"), DASHBOARD_PORT=str(free_port())
+            VENTES_HOME=str(home), DELTA_ROOT=str(home / "delta"), DASHBOARD_PORT=str(reserve_port())
         )
         settings = settings_module.load()
         path = settings.silver_path("ventes_aggreges")
@@ -325,7 +319,7 @@ def main() -> int:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-        seed_port = free_port()
+        seed_port = reserve_port()
         seed_server = make_server(
             "127.0.0.1", seed_port, seed_app(quiet_spark_conf(settings), path), threaded=True
         )

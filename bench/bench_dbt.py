@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,16 +32,13 @@ from ventes import settings as settings_module
 from ventes.settings import Settings
 from ventes.spark import delta_conf
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.ports import reserve_port
+
 PRODUCTS = 50
 CLIENTS = 2_000
 PAYS = ["France", "Belgique", "Suisse", "Canada", "Maroc", "Sénégal"]
 SEGMENTS = ["Particulier", "Professionnel", "Entreprise"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bronze_sales(
@@ -133,7 +130,7 @@ def timed_build(settings: Settings) -> tuple[float, float]:
 def lane(root: Path, name: str) -> Settings:
     """Settings of one lake with its own VENTES_HOME and Thrift server port."""
     home = root / name
-    os.environ.update(VENTES_HOME=str(home), DELTA_ROOT=str(home / "delta"), THRIFT_PORT=str(free_port()))
+    os.environ.update(VENTES_HOME=str(home), DELTA_ROOT=str(home / "delta"), THRIFT_PORT=str(reserve_port()))
     return settings_module.load()
 
 

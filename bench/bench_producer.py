@@ -17,11 +17,12 @@ import argparse
 import json
 import os
 import shutil
-import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from ingestion.producer import _partitioner, kafka_producer, messages, produce
 from ventes import jars, stack
@@ -29,25 +30,22 @@ from ventes import settings as settings_module
 from ventes.kafka_admin import ensure_topic
 from ventes.settings import Settings
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.ports import reserve_port, start_service
 
 
 @contextmanager
 def own_broker() -> Iterator[Settings]:
-    """A Kafka broker on free loopback ports with a private VENTES_HOME, removed at the end."""
+    """A Kafka broker on reserved loopback ports with a private VENTES_HOME, removed at the end."""
     home = tempfile.mkdtemp(prefix="ventes-bench-")
     os.environ.update(
         VENTES_HOME=home,
-        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-        KAFKA_CONTROLLER_PORT=str(free_port()),
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{reserve_port()}",
+        KAFKA_CONTROLLER_PORT=str(reserve_port()),
     )
     settings = settings_module.load()
     jars.ensure_jars(settings)
-    stack.start(settings, stack.service("kafka"))
+    settings = start_service(settings, "kafka", export=True)
     try:
         yield settings
     finally:

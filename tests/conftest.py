@@ -1,26 +1,33 @@
 """Shared fixtures.
 
 Tests never touch the developer's stack: each session gets its own VENTES_HOME under pytest's
-temporary folder and its own free loopback ports, and stops every service it started.
+temporary folder and its own loopback ports (reserved by tests/ports.py, so that no other test
+process gets them), and stops every service it started.
+
+Tests that start a JVM, a broker, a browser, Airflow or dbt against a Thrift server carry the
+``stack`` mark; ``pytest -m "not stack"`` (``./dev test --fast``) runs the others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
 
+from tests.ports import reserve_port, start_service
 from ventes import jars, stack
 from ventes import settings as settings_module
 
+# A test using one of these fixtures starts a JVM, a broker or a database server.
+STACK_FIXTURES = {"kafka", "thrift", "spark", "kafka_cluster", "spark_cluster", "postgres"}
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @contextlib.contextmanager
@@ -40,19 +47,19 @@ def env_overrides(**overrides: str) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[settings_module.Settings]:
-    """Point every setting at a private home and free ports for the whole test session."""
+    """Point every setting at a private home and reserved ports for the whole test session."""
     home = tmp_path_factory.mktemp("ventes_home")
     overrides = {
         "VENTES_HOME": str(home),
         "DELTA_ROOT": str(home / "delta"),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{reserve_port()}",
+        "KAFKA_CONTROLLER_PORT": str(reserve_port()),
         "THRIFT_HOST": "127.0.0.1",
-        "THRIFT_PORT": str(free_port()),
+        "THRIFT_PORT": str(reserve_port()),
         "DASHBOARD_HOST": "127.0.0.1",
-        "DASHBOARD_PORT": str(free_port()),
-        "DBT_DOCS_PORT": str(free_port()),
-        "AIRFLOW_PORT": str(free_port()),
+        "DASHBOARD_PORT": str(reserve_port()),
+        "DBT_DOCS_PORT": str(reserve_port()),
+        "AIRFLOW_PORT": str(reserve_port()),
     }
     with env_overrides(**overrides):
         yield settings_module.load()
@@ -60,7 +67,8 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[settings_modu
 
 def _service(settings: settings_module.Settings, name: str) -> Iterator[settings_module.Settings]:
     jars.ensure_jars(settings)
-    stack.start(settings, stack.service(name))
+    # On other ports if another program took the reserved one (they are then in os.environ).
+    settings = start_service(settings, name, export=True)
     try:
         yield settings
     finally:

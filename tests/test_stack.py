@@ -77,3 +77,27 @@ def test_cli_rejects_bad_count() -> None:
     )
     assert result.returncode == 2
     assert "must be a positive integer" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "port", "named"),
+    [
+        ("org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:29093: "
+         "Address already in use.", 29092, 29093),
+        ("TTransportException: Could not create ServerSocket on address 127.0.0.1/127.0.0.1:21000.",
+         21000, 21000),
+        ("[ERROR] Connection in use: ('127.0.0.1', 25000)", 25000, 25000),
+        ("ERROR: [Errno 98] error while attempting to bind on address ('127.0.0.1', 28080): address already "
+         "in use", 28080, 28080),
+        ("java.net.BindException: Address already in use", 21000, 21000),
+    ],
+)  # fmt: skip
+def test_a_bind_failure_in_the_log_names_the_port(tmp_path, line: str, port: int, named: int) -> None:
+    """Only what this start logged counts; the port is the one the failure names, else the service's."""
+    log = tmp_path / "service.log"
+    log.write_text("[earlier start] Address already in use 127.0.0.1:20001\n=== starting ===\n")
+    since = log.stat().st_size
+    assert stack._bind_failure(log, since, port) is None
+    with log.open("a") as out:
+        out.write(f"[2026-01-01 10:00:00,000] INFO starting (kafka.server.KafkaRaftServer)\n{line}\n")
+    assert stack._bind_failure(log, since, port) == (named, line)

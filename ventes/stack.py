@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -470,6 +471,35 @@ def service(name: str) -> Service:
 # --- lifecycle -------------------------------------------------------------------------
 
 
+class PortTaken(VentesError):
+    """Another program holds the port a service needs (found before or during its start)."""
+
+    def __init__(self, message: str, port: int) -> None:
+        super().__init__(message)
+        self.port = port
+
+
+# What a server that could not listen on its port logs: Java and Kafka, Hive's Thrift server,
+# gunicorn, Python and uvicorn servers, PostgreSQL.
+_BIND_FAILURE = re.compile(r"address already in use|could not create serversocket|connection in use", re.I)
+_ADDRESS_PORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}'?(?::|, )(\d{1,5})\b")
+
+
+def _bind_failure(log: Path, since: int, port: int) -> tuple[int, str] | None:
+    """The port a service could not bind, and the log line saying so, from log offset ``since``."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(since)
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    failures = [ln.strip() for ln in lines if _BIND_FAILURE.search(ln)]
+    if not failures:
+        return None
+    named = [int(p) for ln in failures for p in _ADDRESS_PORT.findall(ln)]
+    return (port if port in named or not named else named[0]), failures[0][:300]
+
+
 def start(settings: Settings, svc: Service) -> str:
     """Start one service unless it already runs; wait until it answers. Returns a status word."""
     host, port = svc.host(settings), svc.port(settings)
@@ -479,10 +509,12 @@ def start(settings: Settings, svc: Service) -> str:
         svc.on_ready(settings)
         return "already running"
     if pid is None and port_open(host, port):
-        raise VentesError(
+        raise PortTaken(
             f"{svc.name}: port {host}:{port} is taken by another program; "
-            f"stop it or set another port (see README, Configuration)"
+            f"stop it or set another port (see README, Configuration)",
+            port,
         )
+    since = log.stat().st_size if log.exists() else 0
     if pid is None:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -505,6 +537,14 @@ def start(settings: Settings, svc: Service) -> str:
     while time.monotonic() < deadline:
         if not _alive(pid):
             pid_file(settings, svc.name).unlink(missing_ok=True)
+            failure = _bind_failure(log, since, port)
+            if failure is not None:
+                taken, line = failure
+                raise PortTaken(
+                    f"{svc.name}: port {host}:{taken} is taken by another program "
+                    f"(it exited during start-up); see {log}: {line}",
+                    taken,
+                )
             raise VentesError(
                 f"{svc.name} exited during start-up (port {port}); see {log}: {_last_line(log)}"
             )

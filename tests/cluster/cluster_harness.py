@@ -5,12 +5,10 @@ The fixtures that start them are in this folder's conftest.py.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -25,15 +23,6 @@ from ventes.settings import Settings
 
 TOPIC_REPLICATION_FACTOR = 3
 TOPIC_MIN_INSYNC_REPLICAS = 2
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all held open together, so none repeats)."""
-    with contextlib.ExitStack() as stack_:
-        socks = [stack_.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:

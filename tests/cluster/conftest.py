@@ -26,11 +26,11 @@ from cluster_harness import (
     KafkaCluster,
     Postgres,
     SparkCluster,
-    free_ports,
     spark_ui_alive,
     wait_for,
 )
 
+from tests.ports import reserve_ports
 from ventes import jars, stack
 from ventes.settings import Settings
 
@@ -42,7 +42,7 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
     """Three broker+controller nodes on loopback; the sales topic with RF 3, min ISR 2."""
     jars.ensure_jars(test_env)
     home = tmp_path_factory.mktemp("kafka_cluster")
-    ports = free_ports(6)
+    ports = reserve_ports(6)
     nodes = [
         stack.KafkaNode(i + 1, "127.0.0.1", ports[2 * i], ports[2 * i + 1], home / "kafka" / f"node-{i + 1}")
         for i in range(3)
@@ -81,7 +81,7 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
     home = tmp_path_factory.mktemp("spark_cluster")
     settings = dataclasses.replace(test_env, home=home)
-    port, webui_port, worker_port, worker_webui_port = free_ports(4)
+    port, webui_port, worker_port, worker_webui_port = reserve_ports(4)
     cluster = SparkCluster(f"spark://127.0.0.1:{port}", webui_port, home / "work")
     master = stack.Service(
         "spark-master",
@@ -126,7 +126,7 @@ def postgres(test_env: Settings) -> Iterator[Postgres]:
     # PostgreSQL refuses to run as root: then it runs as `nobody`, in a folder nobody owns.
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     data = Path(tempfile.mkdtemp(prefix="ventes-pg-"))
-    server = Postgres(bin_dir, free_ports(1)[0], "ventes", secrets.token_hex(8), "metastore")
+    server = Postgres(bin_dir, reserve_ports(1)[0], "ventes", secrets.token_hex(8), "metastore")
     settings = dataclasses.replace(test_env, home=data / "home")
     (data / "pwfile").write_text(server.password + "\n")
     if as_user:

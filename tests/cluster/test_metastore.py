@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from cluster_harness import Postgres, free_ports
+from cluster_harness import Postgres
 from pyhive import hive
 
+from tests.ports import reserve_port, start_service
 from ventes import stack
 from ventes.settings import Settings
 
@@ -72,10 +73,10 @@ def test_thrift_server_and_another_spark_jvm_share_the_metastore(
         test_env,
         home=tmp_path / "home",
         delta_root=tmp_path / "delta",
-        thrift_port=free_ports(1)[0],
+        thrift_port=reserve_port(),
         metastore_url=postgres.jdbc_url,
     )
-    stack.start(settings, stack.service("thrift"))
+    settings = start_service(settings, "thrift")
     try:
         _thrift_query(
             settings,

@@ -18,8 +18,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.dashboard.silver import Expected, SilverLake, sale, sample_sales
+from tests.ports import start_service
 from ventes import stack
 from ventes.settings import Settings
+
+pytestmark = pytest.mark.stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,7 +52,7 @@ def served(
 ) -> Iterator[tuple[Settings, SilverLake]]:
     """gunicorn serving the dashboard over a lake of this module (empty until a test fills it)."""
     settings = dataclasses.replace(test_env, delta_root=tmp_path_factory.mktemp("browser") / "delta")
-    stack.start(settings, stack.service("dashboard"))
+    settings = start_service(settings, "dashboard")
     try:
         yield settings, SilverLake(settings.delta_root)
     finally:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import free_port
+from tests.ports import reserve_port
 from ventes import dbt
 from ventes.errors import VentesError
 from ventes.settings import Settings
@@ -52,7 +52,7 @@ def test_summary_without_results_quotes_dbt_error() -> None:
 
 
 def test_build_without_thrift_server_says_how_to_start_it(test_env: Settings) -> None:
-    settings = replace(test_env, thrift_port=free_port())
+    settings = replace(test_env, thrift_port=reserve_port())
     with pytest.raises(VentesError, match=rf"does not answer on 127.0.0.1:{settings.thrift_port}.*ventes up"):
         dbt.build(settings)
 
