@@ -19,8 +19,8 @@
     {%- set lookback = var('bronze_lookback_minutes') | int -%}
     {%- set read_until = bronze_read_until(target) -%}
     {%- if read_until is not none -%}
-        ingestion_time > timestamp '{{ read_until }}' - interval {{ lookback }} minutes
-        and ingestion_date >= to_date(timestamp '{{ read_until }}' - interval {{ lookback }} minutes)
+        ingestion_time > timestamp {{ sql_string(read_until) }} - interval {{ lookback }} minutes
+        and ingestion_date >= to_date(timestamp {{ sql_string(read_until) }} - interval {{ lookback }} minutes)
     {%- else -%}
         ingestion_time > (
             select
@@ -49,7 +49,26 @@
     {%- if value is none or 'does not have property' in value -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(value) }}
+    {{ return(checked_bronze_mark(value, target)) }}
+{% endmacro %}
+
+
+{#-
+    The mark as read back, if it is what `record_bronze_read_until` writes (Spark's text of a
+    timestamp: `2025-03-02 23:59:59.123456`), else none with a warning: a mark edited by hand
+    must never reach the SQL, and without one the model starts from its own newest row.
+-#}
+{% macro checked_bronze_mark(value, target) %}
+    {%- set shape = '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?' -%}
+    {%- if modules.re.fullmatch(shape, value | string) is none -%}
+        {% do exceptions.warn(
+            target ~ ": ignoring table property " ~ bronze_read_until_property() ~ " = "
+            ~ (value | string)[:80] ~ " (not a timestamp like 2025-03-02 23:59:59.123456);"
+            ~ " reading Bronze from the table's newest ingestion_time instead"
+        ) %}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(value | string) }}
 {% endmacro %}
 
 
@@ -62,6 +81,6 @@
         'select cast(max(ingestion_time) as string) from ' ~ source('bronze', 'ventes_raw')
     ).columns[0].values()[0] -%}
     {%- if latest is not none -%}
-        alter table {{ this }} set tblproperties ('{{ bronze_read_until_property() }}' = '{{ latest }}')
+        alter table {{ this }} set tblproperties ({{ sql_string(bronze_read_until_property()) }} = {{ sql_string(latest) }})
     {%- endif -%}
 {% endmacro %}

@@ -39,7 +39,7 @@
         )
         using delta
         partitioned by (`date`)
-        location '{{ location }}'
+        location {{ sql_string(location) }}
     {% endcall %}
 {% endmacro %}
 
