@@ -123,6 +123,7 @@ ACCEPTED = [
     ("THRIFT_PORT", "1", "thrift_port", 1),
     ("THRIFT_PORT", " 65535 ", "thrift_port", 65535),
     ("KAFKA_BOOTSTRAP_SERVERS", "broker1:19092, broker2:29092", "kafka_host_port", ("broker1", 19092)),
+    ("KAFKA_BOOTSTRAP_SERVERS", " b1:19092 , b2:29092", "kafka_bootstrap_servers", "b1:19092,b2:29092"),
     ("KAFKA_BOOTSTRAP_SERVERS", "[::1]:9092", "kafka_host_port", ("::1", 9092)),
     ("KAFKA_BOOTSTRAP_SERVERS", "10.0.0.7:9092", "kafka_host_port", ("10.0.0.7", 9092)),
     ("KAFKA_TOPIC", "ventes.stream-2_b", "kafka_topic", "ventes.stream-2_b"),

@@ -32,7 +32,7 @@ class SettingsError(VentesError, ValueError):
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 _TOPIC = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,249}")
-_LOCAL_MASTER = re.compile(r"local(?:\[(?:\*|[1-9]\d*)(?:,[1-9]\d*)?\])?|yarn|k8s://\S+")
+_LOCAL_MASTER = re.compile(r"local(?:\[(?:\*|[1-9][0-9]*)(?:,[1-9][0-9]*)?\])?|yarn|k8s://\S+")
 _JDBC_URL = re.compile(r"(?:jdbc:\S+)?")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
 _CRON_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
@@ -97,7 +97,8 @@ class _Reader:
         def valid(v: str) -> bool:
             return all(_host_port(item.strip()) for item in v.split(","))
 
-        return self.check(name, default, valid, "a comma-separated list of host:port, ports 1..65535")
+        value = self.check(name, default, valid, "a comma-separated list of host:port, ports 1..65535")
+        return ",".join(item.strip() for item in value.split(","))
 
     def spark_master(self, name: str, default: str) -> str:
         def valid(v: str) -> bool:
