@@ -32,13 +32,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingestion import streaming
 from ingestion.bronze import BRONZE_SCHEMA, PARTITION_COLUMN, to_bronze
 from ingestion.producer import check_reachable, unreachable
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
 APP_NAME = "ventes-bronze"
-FOLLOW_INTERVAL = "5 seconds"
+# Short: a one-off ingestion waiting on the following job waits about this long for a batch.
+FOLLOW_INTERVAL = "1 second"
 LOG_NAME = "ingest.log"
 DATA_LOSS_MARKERS = (
     "KAFKA_DATA_LOSS",
@@ -54,7 +56,7 @@ class IngestReport:
     seconds: float
     batches: int
     rows_per_second: float
-    bronze_rows: int
+    bronze_rows: int | None  # None when the following job ingested (nothing counted Bronze)
 
 
 def log_file(settings: Settings) -> Path:
@@ -336,6 +338,8 @@ def _run(
     try:
         query = _start_query(spark, settings, follow, starting)
         while not query.awaitTermination(0.5):
+            if follow:
+                streaming.beat(settings)
             if stop.is_set():
                 _stop_between_batches(query)
                 break
@@ -344,6 +348,8 @@ def _run(
         _wait_for_listener(listener, query)
     finally:
         spark.streams.removeListener(listener)
+        if follow:
+            streaming.clear(settings)
     return listener.batches, time.monotonic() - begin
 
 
@@ -362,6 +368,14 @@ def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = F
         ensure_topic(settings)
     except KafkaError as exc:
         raise unreachable(settings) from exc
+    job = streaming.following_job(settings)
+    if job is not None and (follow or skip_lost_offsets):
+        raise VentesError(
+            f"the Bronze streaming job already follows {settings.kafka_topic} (pid {job.pid} on "
+            f"{job.host}); stop it first (`ventes down bronze`)"
+        )
+    if job is not None:
+        return _catch_up(settings, job)
 
     spark, owned = spark_session(settings)
     try:
@@ -399,6 +413,23 @@ def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = F
         flush=True,
     )
     return report
+
+
+def _catch_up(settings: Settings, job: streaming.Heartbeat) -> IngestReport:
+    """The following job ingests: wait for it instead of starting a second Spark application."""
+    begin = time.monotonic()
+    added = streaming.catch_up(settings, job)
+    seconds = time.monotonic() - begin
+    print(
+        f"Bronze holds every offset Kafka had: {added:,} new offsets committed in {seconds:.1f}s", flush=True
+    )
+    return IngestReport(
+        rows_added=added,
+        seconds=seconds,
+        batches=0,
+        rows_per_second=added / seconds if seconds > 0 else 0.0,
+        bronze_rows=None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,8 +99,10 @@ def _options(settings: Settings, previous: configparser.ConfigParser) -> dict[st
             "dags_folder": str(settings.dags_dir),
             "executor": "LocalExecutor",
             "load_examples": "False",
-            # Two cores: LocalExecutor keeps this many worker processes; dbt does the heavy work.
-            "parallelism": "2",
+            # LocalExecutor keeps this many worker processes. One holds the dbt build while the
+            # others run the sensor tasks reporting its models, at most six at once (the models
+            # that read ventes_clean); they mostly wait, and the Thrift server does the work.
+            "parallelism": "8",
             "dags_are_paused_at_creation": "True",
             "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
             "simple_auth_manager_users": f"{ADMIN_USER}:admin",
@@ -115,7 +117,8 @@ def _options(settings: Settings, previous: configparser.ConfigParser) -> dict[st
             "base_url": url(settings),
             "workers": "1",
         },
-        "api_auth": {"jwt_secret": kept("api_auth", "jwt_secret", lambda: secrets.token_urlsafe(32))},
+        # 64 bytes or more: the JWTs are signed with HMAC-SHA512.
+        "api_auth": {"jwt_secret": kept("api_auth", "jwt_secret", lambda: secrets.token_urlsafe(64))},
         "logging": {"base_log_folder": str(task_log_dir(settings))},
         "cosmos": {
             "enable_telemetry": "False",

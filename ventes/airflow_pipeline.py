@@ -16,11 +16,16 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ventes import airflow_local
 from ventes.errors import VentesError
 from ventes.settings import Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+    from cosmos import DbtTaskGroup
+    from deltalake import DeltaTable
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +68,23 @@ def default_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def bronze_asset(settings: Settings):
+def _asset(layer: str, table: str, path: Path) -> Asset:
+    """A table of the lake as an Airflow Asset. Its identity is logical (``ventes://silver/...``),
+    not the table's path: Airflow refuses an asset whose name another asset's URI already holds,
+    so a path-based URI would break the DAG the day DELTA_ROOT moves."""
     from airflow.sdk import Asset
 
-    return Asset(name="bronze.ventes_raw", uri=settings.bronze_path.as_uri(), group="ventes")
+    return Asset(
+        name=f"{layer}.{table}", uri=f"ventes://{layer}/{table}", group="ventes", extra={"path": str(path)}
+    )
 
 
-def silver_assets(settings: Settings) -> list:
-    from airflow.sdk import Asset
+def bronze_asset(settings: Settings) -> Asset:
+    return _asset("bronze", "ventes_raw", settings.bronze_path)
 
-    return [
-        Asset(name=f"silver.{table}", uri=settings.silver_path(table).as_uri(), group="ventes")
-        for table in SILVER_TABLES
-    ]
+
+def silver_assets(settings: Settings) -> list[Asset]:
+    return [_asset("silver", table, settings.silver_path(table)) for table in SILVER_TABLES]
 
 
 # --- the steps -----------------------------------------------------------------------------
@@ -137,15 +146,24 @@ def bronze_has_every_offset(settings: Settings) -> bool:
 
 
 def run_bronze_processing(settings: Settings) -> dict[str, bool]:
-    """The Bronze job (availableNow) in its own process: Spark never runs inside the worker.
+    """Bring Bronze up to what Kafka holds now.
 
-    Its output goes to the task log line by line. If the task is stopped (timeout, kill), the
-    job's whole process group (Python driver and Spark JVM) is stopped with it; the Bronze
-    checkpoint makes the next attempt pick up exactly where this one stopped. Skipped when
-    Bronze already holds everything Kafka has.
+    When the Bronze streaming job runs (``ventes up`` starts it; the ``bronze`` service in
+    docker-compose), wait until it has committed every offset Kafka holds now: no Spark
+    application is started. Otherwise run the Bronze job (availableNow) in its own process, so
+    Spark never runs inside the worker; its output goes to the task log line by line. If the
+    task is stopped (timeout, kill), the job's whole process group (Python driver and Spark JVM)
+    is stopped with it; the Bronze checkpoint makes the next attempt pick up exactly where this
+    one stopped. Skipped when Bronze already holds everything Kafka has.
     """
+    from ingestion import streaming
     from ventes import stack
 
+    job = streaming.following_job(settings)
+    if job is not None:
+        added = streaming.catch_up(settings, job, echo=log.info)
+        log.info("the Bronze streaming job committed %s new offsets", added)
+        return {"job_ran": False}
     if bronze_has_every_offset(settings):
         log.info("Bronze already holds every offset of %s: nothing to ingest", settings.kafka_topic)
         return {"job_ran": False}
@@ -184,7 +202,7 @@ def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
             continue
 
 
-def _delta_table(path: Path):
+def _delta_table(path: Path) -> DeltaTable | None:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -240,13 +258,12 @@ def verify_final_output(settings: Settings, bronze_rows: int) -> dict[str, Any]:
     quality = quality_rows[0]
     clean = _query(settings.silver_path("ventes_clean"), "select count(*) as n from t")[0]["n"]
     rejected = _query(settings.silver_path("ventes_rejets"), "select count(*) as n from t")[0]["n"]
+    accounted = quality["valid_sales"] + quality["rejected_rows"] + quality["duplicates_dropped"]
     checks = {
-        "Bronze rows = valid + rejected + duplicates dropped": quality["bronze_rows"]
-        == quality["valid_sales"] + quality["rejected_rows"] + quality["duplicates_dropped"],
-        f"pipeline_quality.bronze_rows = Bronze rows checked before dbt ({bronze_rows})": quality[
-            "bronze_rows"
-        ]
-        == bronze_rows,
+        f"Bronze rows ({quality['bronze_rows']}) = valid + rejected + duplicates ({accounted})": (
+            quality["bronze_rows"] == accounted
+        ),
+        f"dbt saw the Bronze rows checked before it ({bronze_rows})": quality["bronze_rows"] == bronze_rows,
         f"ventes_clean rows ({clean}) = valid_sales": clean == quality["valid_sales"],
         f"ventes_rejets rows ({rejected}) = rejected_rows": rejected == quality["rejected_rows"],
     }
@@ -273,14 +290,41 @@ def _dbt_profile(settings: Settings) -> tuple[str, str]:
     return name, profiles[name]["target"]
 
 
-def dbt_task_group(settings: Settings, group_id: str = "dbt_build"):
-    """Each dbt model as a task followed by a task running its tests (astronomer-cosmos).
+def keep_run_results(project_dir: str, **_: Any) -> None:
+    """Cosmos callback after the dbt build: keep its ``run_results.json`` where the dashboard
+    reads the last build (Cosmos runs dbt in a temporary copy of the project, removed after)."""
+    from ventes import settings as settings_module
+
+    source = Path(project_dir) / "target" / "run_results.json"
+    if not source.exists():
+        return
+    target = settings_module.load().dbt_target_dir / "run_results.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(".run_results.json.partial")
+    partial.write_bytes(source.read_bytes())
+    partial.replace(target)  # the dashboard never reads half a file
+
+
+def dbt_task_group(settings: Settings, group_id: str = "dbt_build") -> DbtTaskGroup:
+    """One ``dbt build`` for the whole project, each model and its tests followed by a task.
+
+    Cosmos' watcher mode: a producer task runs ``dbt build`` once (one dbt start-up and parse,
+    the project's threads over the Thrift server), and a sensor per model, then per model's
+    tests, succeeds or fails as dbt reports that node, so each keeps its own state and log in the
+    UI. A sensor's retry runs its model alone (``dbt run --select``) once the build has ended.
+
+    The sensors poke in their worker rather than deferring to a triggerer: a build takes
+    seconds, and a trigger that fires within seconds of its deferral races the scheduler, which
+    then marks the sensor up for retry ("finished with state success, but the task instance's
+    state attribute is queued", seen with Airflow 3.3), costing a retry delay per model.
 
     The graph comes from the manifest ``ventes up`` compiles, so parsing the DAG does not run
     dbt; without a current manifest Cosmos falls back to ``dbt ls`` (cached per project hash).
     """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    from ventes.dbt import PIPELINE_BUILD_FLAGS
 
     profile_name, target_name = _dbt_profile(settings)
     if airflow_local.manifest_is_current(settings):
@@ -303,19 +347,30 @@ def dbt_task_group(settings: Settings, group_id: str = "dbt_build"):
             profiles_yml_filepath=settings.dbt_profiles_dir / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
+            execution_mode=ExecutionMode.WATCHER,
             invocation_mode=InvocationMode.DBT_RUNNER,
             # Also the `dbt ls` of the fallback rendering, whatever the PATH.
             dbt_executable_path=airflow_local.BIN / "dbt",
+            # The producer only: unit tests run in the test suite, not on every build.
+            setup_operator_args={
+                "dbt_cmd_flags": list(PIPELINE_BUILD_FLAGS),
+                "callback": keep_run_results,
+            },
         ),
         render_config=RenderConfig(
             load_method=load_method,
             test_behavior=TestBehavior.AFTER_EACH,
-            # A test reading several models (e.g. Bronze-to-Silver conservation) runs once, after
-            # all of them, instead of inside the first parent's test task.
-            should_detach_multiple_parents_tests=True,
+            # A test reading several models (the Bronze-to-Silver conservation test) counts in
+            # each parent's test task: the watcher reports tests per model, so a detached test
+            # task would never hear of its result.
+            should_detach_multiple_parents_tests=False,
             # Lineage events need the OpenLineage provider; the DAG declares its own Assets.
             emit_datasets=False,
         ),
-        operator_args={"execution_timeout": TIMEOUTS["dbt"]},
+        operator_args={
+            "execution_timeout": TIMEOUTS["dbt"],
+            "deferrable": False,
+            # How often a waiting sensor asks how its node is doing: the build takes seconds.
+            "poke_interval": 1,
+        },
     )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingestion.streaming import following_job
 from ventes import airflow_local, jars
 from ventes.errors import VentesError
 from ventes.settings import Settings
@@ -32,7 +33,8 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 @dataclass(frozen=True)
 class Service:
     name: str
-    port: Callable[[Settings], int]
+    # None for a service that listens on no port (the Bronze streaming job).
+    port: Callable[[Settings], int | None]
     host: Callable[[Settings], str]
     command: Callable[[Settings], list[str]]
     healthy: Callable[[Settings], bool]
@@ -378,6 +380,13 @@ def spark_worker_command(
     ]  # fmt: skip
 
 
+# --- Bronze streaming job ------------------------------------------------------------------
+
+
+def _bronze_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "ingestion.job", "--follow"]
+
+
 # --- Dashboard -------------------------------------------------------------------------
 
 
@@ -437,6 +446,17 @@ SERVICES: list[Service] = [
         prepare=_thrift_prepare,
         start_timeout=180.0,
         url=lambda s: f"thrift://{s.thrift_host}:{s.thrift_port}",
+    ),
+    # The Bronze job following the topic (``ventes ingest --follow``): one-off ingestions wait
+    # for it instead of starting a Spark application each (ingestion/streaming.py).
+    Service(
+        "bronze",
+        port=lambda s: None,
+        host=lambda s: "-",
+        command=_bronze_command,
+        healthy=lambda s: following_job(s) is not None,
+        start_timeout=180.0,
+        url=lambda s: f"{s.kafka_topic} -> {s.bronze_path}",
     ),
     Service(
         "dashboard",
@@ -508,7 +528,7 @@ def start(settings: Settings, svc: Service) -> str:
     if pid is not None and svc.healthy(settings):
         svc.on_ready(settings)
         return "already running"
-    if pid is None and port_open(host, port):
+    if pid is None and port is not None and port_open(host, port):
         raise PortTaken(
             f"{svc.name}: port {host}:{port} is taken by another program; "
             f"stop it or set another port (see README, Configuration)",
@@ -537,7 +557,7 @@ def start(settings: Settings, svc: Service) -> str:
     while time.monotonic() < deadline:
         if not _alive(pid):
             pid_file(settings, svc.name).unlink(missing_ok=True)
-            failure = _bind_failure(log, since, port)
+            failure = None if port is None else _bind_failure(log, since, port)
             if failure is not None:
                 taken, line = failure
                 raise PortTaken(
@@ -546,14 +566,14 @@ def start(settings: Settings, svc: Service) -> str:
                     taken,
                 )
             raise VentesError(
-                f"{svc.name} exited during start-up (port {port}); see {log}: {_last_line(log)}"
+                f"{svc.name} exited during start-up ({_address(settings, svc)}); see {log}: {_last_line(log)}"
             )
         if svc.healthy(settings):
             svc.on_ready(settings)
             return "started"
         time.sleep(0.5)
     raise VentesError(
-        f"{svc.name} did not answer on {host}:{port} within {svc.start_timeout:.0f}s; see {log}"
+        f"{svc.name} did not answer ({_address(settings, svc)}) within {svc.start_timeout:.0f}s; see {log}"
     )
 
 
@@ -614,6 +634,11 @@ def down(settings: Settings, names: list[str] | None = None, echo: Callable[[str
         echo(f"{svc.name:<10} {stop(settings, svc.name)}")
 
 
+def _address(settings: Settings, svc: Service) -> str:
+    port = svc.port(settings)
+    return "-" if port is None else f"{svc.host(settings)}:{port}"
+
+
 def status(settings: Settings) -> list[dict[str, object]]:
     rows = []
     for svc in SERVICES:
@@ -622,7 +647,7 @@ def status(settings: Settings) -> list[dict[str, object]]:
             {
                 "service": svc.name,
                 "pid": pid,
-                "address": f"{svc.host(settings)}:{svc.port(settings)}",
+                "address": _address(settings, svc),
                 "health": ("up" if svc.healthy(settings) else "not answering") if pid else "stopped",
                 "rss_mb": round(rss_bytes(pid) / 2**20) if pid else 0,
                 "log": str(log_file(settings, svc.name)),

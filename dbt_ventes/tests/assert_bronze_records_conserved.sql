@@ -1,15 +1,20 @@
 {#-
     Conservation: Bronze records = valid sales + rejected records + duplicates dropped.
     Each figure is recomputed here from Bronze itself (through the validity rules only, without
-    the incremental machinery) and compared with what the Silver tables hold. Returns a row,
-    and so fails, when anything was lost or counted twice.
+    any model or the incremental machinery) and compared with what the Silver tables hold.
+    Returns a row, and so fails, when anything was lost or counted twice. Its only parent model
+    is pipeline_quality, so it runs (and its Airflow task waits) once, after that model.
 -#}
 
 with
 
 records as (
 
-    select * from {{ ref('int_ventes__validated') }}
+    select
+        vente_id,
+        {{ sale_rejection_reasons() }} is null as is_valid
+
+    from {{ source('bronze', 'ventes_raw') }}
 
 ),
 
