@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Entry point of the project image: the first argument names the role of the container.
 #
-#   thrift | dashboard        the services `ventes up` runs locally, same commands
+#   thrift | dashboard | bronze   the services `ventes up` runs locally, same commands
 #   spark-master | spark-worker | kafka-topic | health    see docker/serve.py
 #   dbt-docs                  generate the dbt docs, then serve them on $DBT_DOCS_PORT
 #   airflow-init              migrate Airflow's database, set the admin password, compile the dbt manifest
@@ -12,7 +12,7 @@ role="${1:-ventes}"
 [ "$#" -gt 0 ] && shift
 
 case "$role" in
-  thrift | dashboard)
+  thrift | dashboard | bronze)
     exec python /app/docker/serve.py service "$role"
     ;;
   spark-master | spark-worker | kafka-topic | health)

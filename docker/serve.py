@@ -1,11 +1,11 @@
 """The project image's long-running roles and health checks, from the same code as ``ventes up``.
 
-    serve.py service thrift|dashboard              exec the command `ventes up` runs for it
+    serve.py service thrift|dashboard|bronze       exec the command `ventes up` runs for it
     serve.py spark-master --host H                 a Spark standalone master
     serve.py spark-worker URL --host H ...         a Spark standalone worker
     serve.py kafka-topic --replication-factor 3 --min-insync-replicas 2
                                                    wait for the brokers, create the sales topic
-    serve.py health thrift|dashboard|spark|http URL    exit 0 when it answers
+    serve.py health thrift|dashboard|bronze|spark|http URL    exit 0 when it answers
 
 Every setting comes from the environment through ``ventes.settings``.
 """
@@ -101,7 +101,7 @@ def _http_json(url: str) -> object:
 
 def health(args: argparse.Namespace) -> None:
     settings = settings_module.load()
-    if args.target in ("thrift", "dashboard"):
+    if args.target in ("thrift", "dashboard", "bronze"):
         ok = stack.service(args.target).healthy(settings)
     elif args.target == "spark":  # a standalone master or worker web UI
         ok = "ALIVE" in json.dumps(_http_json(args.url))
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="role", required=True)
 
     p = sub.add_parser("service")
-    p.add_argument("name", choices=["thrift", "dashboard"])
+    p.add_argument("name", choices=["thrift", "dashboard", "bronze"])
     p.set_defaults(run=service)
 
     p = sub.add_parser("spark-master")
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=kafka_topic)
 
     p = sub.add_parser("health")
-    p.add_argument("target", choices=["thrift", "dashboard", "spark", "http"])
+    p.add_argument("target", choices=["thrift", "dashboard", "bronze", "spark", "http"])
     p.add_argument("url", nargs="?")
     p.set_defaults(run=health)
     return parser

@@ -1,12 +1,19 @@
-"""The DAG run for real: ``dag.test()`` on the local stack, a run the scheduler starts on its own,
-and a dbt step failing (Thrift server down) without touching the Silver tables."""
+"""The DAG run for real by the local Airflow (scheduler, DAG processor, API server, LocalExecutor):
+a run the scheduler starts on its own, with its demo sales, the real Bronze job and the one dbt
+build Cosmos' watcher mode runs; then a model failing on its own."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import time
+from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 
+import psutil
 import pytest
 
 from tests.conftest import env_overrides
@@ -15,127 +22,230 @@ from ventes.settings import Settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
-SALES = 20
-# The tasks before dbt, marked successful without running when only the dbt step is under test.
-BEFORE_DBT = "check_infrastructure|produce_sales_data|run_bronze_processing|check_bronze_data_ready"
-
-
-def task_states(run) -> dict[str, tuple[str, int]]:
-    """Each task of a DAG run: its state and how many tries it took."""
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return {ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances(session=session)}
+DAG_PATH = f"/api/v2/dags/{airflow_local.DAG_ID}"
+MODELS = ("ventes_clean", "ventes_rejets", "ventes_aggreges", "top_produits", "hourly_sales")
 
 
 def silver_rows(settings: Settings, table: str) -> list[dict]:
     return airflow_pipeline._query(settings.silver_path(table), "select * from t")
 
 
+def wait_for_run(settings: Settings, run_type: str, timeout: float = 600) -> dict:
+    """The first run of ``run_type`` to end; polled with a deadline."""
+    deadline = time.monotonic() + timeout
+    runs: list[dict] = []
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):  # a slow answer is no answer: ask again
+            runs = airflow_local.api(settings, "GET", f"{DAG_PATH}/dagRuns?run_type={run_type}")["dag_runs"]
+        ended = [r for r in runs if r["state"] in ("success", "failed")]
+        if ended:
+            return ended[0]
+        time.sleep(2)
+    pytest.fail(f"no {run_type} run ended within {timeout:.0f}s: {runs}")
+
+
+def task_states(settings: Settings, run: dict) -> dict[str, str]:
+    path = f"{DAG_PATH}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100"
+    return {t["task_id"]: t["state"] for t in airflow_local.api(settings, "GET", path)["task_instances"]}
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
 @pytest.fixture(scope="module")
-def first_run(
-    airflow_env: Settings, airflow_overrides: dict[str, str], kafka: Settings, thrift: Settings, sales_dag
-) -> Iterator[tuple[object, float]]:
-    """One whole run of the DAG through ``dag.test()``, producing SALES demo sales."""
+def airflow_service(
+    airflow_env: Settings, airflow_overrides: dict[str, str], kafka: Settings, thrift: Settings
+) -> Iterator[Settings]:
+    """The local Airflow service, stopped at the end with everything it started."""
     with env_overrides(**airflow_overrides):
-        begin = time.monotonic()
-        run = sales_dag.test(run_conf={"demo_sales_count": SALES})
-        yield run, time.monotonic() - begin
+        stack.start(airflow_env, stack.service("airflow"))
+        group = stack.read_pid(airflow_env, "airflow")
+        try:
+            yield airflow_env
+        finally:
+            stack.stop(airflow_env, "airflow")
+    # LocalExecutor workers and task processes included (given a few seconds to exit).
+    deadline = time.monotonic() + 15
+    while (left := [p.pid for p in psutil.process_iter() if _group(p.pid) == group]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    assert left == []
 
 
-def test_dag_test_runs_the_whole_pipeline(
-    first_run: tuple, airflow_env: Settings, capsys: pytest.CaptureFixture
-) -> None:
-    run, seconds = first_run
-    with capsys.disabled():
-        print(f"\ndag.test() of unified_sales_pipeline for {SALES} sales: {seconds:.1f}s")
-    states = task_states(run)
-    assert str(run.state) == "success", states
-    assert {state for state, _ in states.values()} == {"success"}, states
-    assert all(tries == 1 for _, tries in states.values()), states
-
-    # Its own topic and lake: Bronze and Silver hold exactly the sales this run produced.
-    bronze = airflow_pipeline._query(airflow_env.bronze_path, "select count(*) as n from t")[0]["n"]
-    assert bronze == SALES
-    [quality] = silver_rows(airflow_env, "pipeline_quality")
-    assert (quality["bronze_rows"], quality["valid_sales"], quality["rejected_rows"]) == (SALES, SALES, 0)
-    assert quality["duplicates_dropped"] == 0
-    clean = silver_rows(airflow_env, "ventes_clean")
-    assert len({row["vente_id"] for row in clean}) == SALES
-    aggregated = silver_rows(airflow_env, "ventes_aggreges")
-    assert sum(row["total_quantite"] for row in aggregated) == sum(row["quantite"] for row in clean)
-    assert sum(row["total_montant"] for row in aggregated) == sum(row["montant"] for row in clean)
-    assert all(version is not None for version in airflow_pipeline.silver_versions(airflow_env).values())
-
-
-def test_scheduler_runs_the_dag_on_its_schedule(
-    first_run: tuple, airflow_env: Settings, kafka: Settings, thrift: Settings
-) -> None:
-    """The real scheduler and DAG processor, the DAG unpaused on an every-minute schedule: a
-    scheduled (not manual) run succeeds. The demo producer is switched off by its Variable."""
-    settings = airflow_env
-    dag_path = f"/api/v2/dags/{airflow_local.DAG_ID}"
-    stack.start(settings, stack.service("airflow"))
+@pytest.fixture(scope="module")
+def scheduled_run(airflow_service: Settings) -> tuple[dict, dict[str, str], float]:
+    """Unpaused on an every-minute schedule, the DAG's first scheduled run, demo sales on."""
+    settings = airflow_service
+    begin = time.time()
+    airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
     try:
-        airflow_local.api(
-            settings,
-            "POST",
-            "/api/v2/variables",
-            {"key": airflow_pipeline.PRODUCE_VARIABLE, "value": "false"},
-        )
-        airflow_local.api(settings, "PATCH", dag_path, {"is_paused": False})
-        deadline = time.monotonic() + 480  # next minute tick, then one whole run
-        runs: list[dict] = []
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):  # a slow answer is no answer: ask again
-                runs = airflow_local.api(settings, "GET", f"{dag_path}/dagRuns?run_type=scheduled")[
-                    "dag_runs"
-                ]
-            if any(r["state"] in ("success", "failed") for r in runs):
-                break
-            time.sleep(5)
-        airflow_local.api(settings, "PATCH", dag_path, {"is_paused": True})
-        finished = [r for r in runs if r["state"] in ("success", "failed")]
-        assert finished, f"no scheduled run finished in time: {runs}"
-        run = finished[0]
-        tasks = airflow_local.api(
-            settings, "GET", f"{dag_path}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100"
-        )["task_instances"]
-        states = {t["task_id"]: t["state"] for t in tasks}
-        assert run["run_type"] == "scheduled"
-        assert run["state"] == "success", states
-        assert states.pop("produce_sales_data") == "skipped"
-        assert set(states.values()) == {"success"}, states
-        # Nothing new in Kafka since the first run: the Bronze job's Spark start-up was skipped.
-        ingest = airflow_local.api(
-            settings,
-            "GET",
-            f"{dag_path}/dagRuns/{run['dag_run_id']}/taskInstances/run_bronze_processing/xcomEntries/return_value",
-        )
-        assert ingest["value"] in ({"job_ran": False}, '{"job_ran": false}'), ingest
+        run = wait_for_run(settings, "scheduled")
     finally:
-        with contextlib.suppress(OSError):
-            airflow_local.api(settings, "DELETE", f"/api/v2/variables/{airflow_pipeline.PRODUCE_VARIABLE}")
-        stack.stop(settings, "airflow")
+        airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
+    return run, task_states(settings, run), begin
 
 
-def test_thrift_server_down_dbt_fails_retries_and_silver_is_untouched(
-    first_run: tuple, airflow_env: Settings, sales_dag, thrift: Settings
-) -> None:
-    settings = airflow_env
-    before = airflow_pipeline.silver_versions(settings)
-    stack.stop(settings, "thrift")
+def test_the_scheduler_runs_every_task_once(scheduled_run: tuple, airflow_service: Settings) -> None:
+    run, states, _ = scheduled_run
+    assert (run["run_type"], run["state"]) == ("scheduled", "success"), states
+    assert set(states.values()) == {"success"}, states
+    # Each model and its tests is a task of its own, next to the one dbt build.
+    assert "dbt_build.dbt_producer_watcher" in states
+    assert {f"dbt_build.{m}.run" for m in MODELS} | {f"dbt_build.{m}.test" for m in MODELS} <= states.keys()
+    # No Bronze streaming service here: the Bronze job itself ran.
+    ingest = airflow_local.api(
+        airflow_service,
+        "GET",
+        f"{DAG_PATH}/dagRuns/{run['dag_run_id']}/taskInstances/run_bronze_processing/xcomEntries/return_value",
+    )
+    assert ingest["value"] in ({"job_ran": True}, '{"job_ran": true}'), ingest
+
+
+def produced_sales(settings: Settings) -> list[dict]:
+    """Every sale in the DAG's topic, read back from Kafka (what the run's producer sent)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        settings.kafka_topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
     try:
-        run = sales_dag.test(mark_success_pattern=BEFORE_DBT)
+        return [json.loads(message.value, parse_float=Decimal) for message in consumer]
     finally:
-        stack.start(settings, stack.service("thrift"))
-    states = task_states(run)
-    assert str(run.state) == "failed", states
-    dbt_failed = {task: tries for task, (state, tries) in states.items() if state == "failed"}
-    assert dbt_failed, states
-    # Each failed dbt task was tried once more (PIPELINE_RETRIES=1) before giving up.
-    assert all(task.startswith("dbt_build.") and tries == 2 for task, tries in dbt_failed.items()), states
-    assert states["verify_final_output"][0] == "upstream_failed"
-    assert airflow_pipeline.silver_versions(settings) == before
-    # What readers see is the last good build.
-    assert silver_rows(settings, "pipeline_quality")[0]["valid_sales"] == SALES
+        consumer.close()
+
+
+def expected_answers(sales: list[dict]) -> dict[str, list[dict]]:
+    """The four seed APIs' answers, computed here from the sales themselves."""
+    by_product_country: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
+    by_product: dict[str, Decimal] = defaultdict(Decimal)
+    by_hour: dict[str, list] = defaultdict(lambda: [Decimal(0), 0])
+    by_segment: dict[tuple, Decimal] = defaultdict(Decimal)
+    for sale in sales:
+        amount, quantity = sale["montant"], sale["quantite"]
+        by_product_country[sale["produit_nom"], sale["pays"]][0] += amount
+        by_product_country[sale["produit_nom"], sale["pays"]][1] += quantity
+        by_product[sale["produit_nom"]] += amount
+        moment = datetime.fromisoformat(sale["timestamp"])  # naive means UTC (the data contract)
+        moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+        hour = moment.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        by_hour[hour][0] += amount
+        by_hour[hour][1] += quantity
+        by_segment[sale["produit_nom"], sale["segment"]] += amount
+    ranked = sorted(by_product.items(), key=lambda item: (-item[1], item[0]))[:10]
+    return {
+        "aggregated_sales": sorted(
+            [
+                {"produit_nom": p, "pays": c, "total_montant": float(m), "total_quantite": q}
+                for (p, c), (m, q) in by_product_country.items()
+            ],
+            key=lambda r: (r["produit_nom"], r["pays"]),
+        ),
+        "top_products": [
+            {"produit_nom": name, "total_montant": float(amount), "rank": rank}
+            for rank, (name, amount) in enumerate(ranked, start=1)
+        ],
+        "hourly_sales": [
+            {"heure": h, "total_montant": float(m), "total_quantite": q}
+            for h, (m, q) in sorted(by_hour.items())
+        ],
+        "product_by_segment": sorted(
+            [{"produit": p, "segment": s, "montant": float(m)} for (p, s), m in by_segment.items()],
+            key=lambda r: (r["produit"], r["segment"]),
+        ),
+    }
+
+
+def served(settings: Settings) -> dict[str, list[dict]]:
+    from dashboard import create_app
+
+    client = create_app().test_client()
+    answers = {}
+    for name in ("aggregated_sales", "top_products", "hourly_sales", "product_by_segment"):
+        response = client.get(f"/api/{name}")
+        assert response.status_code == 200, (name, response.get_json())
+        answers[name] = response.get_json()
+    answers["aggregated_sales"].sort(key=lambda r: (r["produit_nom"], r["pays"]))
+    answers["product_by_segment"].sort(key=lambda r: (r["produit"], r["segment"]))
+    return answers
+
+
+def test_seed_apis_serve_the_totals_of_the_sales_the_run_produced(
+    scheduled_run: tuple, airflow_service: Settings
+) -> None:
+    sales = produced_sales(airflow_service)
+    assert len(sales) == airflow_pipeline.DEFAULT_DEMO_SALES
+    assert served(airflow_service) == expected_answers(sales)
+
+
+def test_dashboard_shows_the_build_airflow_ran(scheduled_run: tuple, airflow_service: Settings) -> None:
+    from dashboard import create_app
+
+    _, _, begin = scheduled_run
+    results = json.loads((airflow_service.dbt_target_dir / "run_results.json").read_text())
+    built = datetime.fromisoformat(results["metadata"]["generated_at"].replace("Z", "+00:00"))
+    assert built.timestamp() >= begin
+    quality = create_app().test_client().get("/api/quality").get_json()
+    assert results["metadata"]["generated_at"] in json.dumps(quality), quality
+    assert results["args"]["which"] == "build"
+
+
+@contextlib.contextmanager
+def constraint_new_sales_break(settings: Settings) -> Iterator[None]:
+    """A Delta CHECK constraint on ventes_clean that every new sale breaks (vente_id grows)."""
+    from pyhive import hive
+
+    newest = max(row["vente_id"] for row in silver_rows(settings, "ventes_clean"))
+    conn = hive.connect(host=settings.thrift_host, port=settings.thrift_port, auth="NOSASL")
+    cursor = conn.cursor()
+    cursor.execute(f"alter table silver.ventes_clean add constraint no_new_sale check (vente_id <= {newest})")
+    try:
+        yield
+    finally:
+        cursor.execute("alter table silver.ventes_clean drop constraint if exists no_new_sale")
+        conn.close()
+
+
+def test_a_failing_model_fails_its_task_and_readers_keep_the_last_version(
+    scheduled_run: tuple, airflow_service: Settings
+) -> None:
+    from dashboard import create_app
+
+    settings = airflow_service
+    with constraint_new_sales_break(settings):
+        before = airflow_pipeline.silver_versions(settings)
+        run = airflow_local.api(settings, "POST", f"{DAG_PATH}/dagRuns", {"logical_date": None})
+        deadline = time.monotonic() + 600
+        path = f"{DAG_PATH}/dagRuns/{run['dag_run_id']}"
+        while (run := airflow_local.api(settings, "GET", path))["state"] not in ("success", "failed"):
+            assert time.monotonic() < deadline, run
+            time.sleep(2)
+        states = task_states(settings, run)
+        after = airflow_pipeline.silver_versions(settings)
+    assert run["state"] == "failed", states
+    assert states["dbt_build.ventes_clean.run"] == "failed", states
+    downstream = ["dbt_build.ventes_clean.test", "verify_final_output"]
+    downstream += [f"dbt_build.{m}.run" for m in ("ventes_aggreges", "top_produits", "hourly_sales")]
+    assert {states[t] for t in downstream} == {"upstream_failed"}, states
+    assert states["dbt_build.ventes_rejets.run"] == "success", states
+    # The failed model and everything built from it keep their last good version.
+    for table in ("ventes_clean", "ventes_aggreges", "top_produits", "hourly_sales", "ventes_par_segment"):
+        assert after[table] == before[table], table
+    client = create_app().test_client()
+    for name in (
+        "aggregated_sales",
+        "top_products",
+        "hourly_sales",
+        "product_by_segment",
+        "overview",
+        "quality",
+    ):
+        assert client.get(f"/api/{name}").status_code == 200, name

@@ -22,7 +22,7 @@ COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 BROKERS = ("broker1", "broker2", "broker3")
 PROJECT_SERVICES = (
-    "kafka-init", "spark-master", "spark-worker-1", "spark-worker-2", "thrift", "airflow-init",
+    "kafka-init", "spark-master", "spark-worker-1", "spark-worker-2", "thrift", "bronze", "airflow-init",
     "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "dashboard", "dbt-docs",
 )  # fmt: skip
 ONE_SHOT = ("kafka-init", "airflow-init")
@@ -169,7 +169,7 @@ def _mounts(service: dict) -> dict[str, str]:
 
 def test_the_lake_is_one_shared_volume(resolved: dict) -> None:
     services = resolved["services"]
-    writers = ("spark-worker-1", "spark-worker-2", "thrift", "airflow-scheduler", "dashboard")
+    writers = ("spark-worker-1", "spark-worker-2", "thrift", "bronze", "airflow-scheduler", "dashboard")
     assert {_mounts(services[name]).get("/delta") for name in writers} == {"delta"}
 
 
@@ -211,7 +211,7 @@ def test_every_command_is_a_role_the_image_knows(resolved: dict) -> None:
     """Each project container's command and health check parse as the entrypoint's roles do."""
     entrypoint = (PROJECT_ROOT / "docker" / "entrypoint.sh").read_text()
     serve_roles = set(re.search(r"\n  (spark-master \| [^)]+)\)", entrypoint).group(1).split(" | "))
-    shell_roles = {"thrift", "dashboard", "dbt-docs", "airflow-init"}
+    shell_roles = {"thrift", "dashboard", "bronze", "dbt-docs", "airflow-init"}
     parser = _serve_parser()
     bin_dir = Path(sys.executable).parent
     for name, service in resolved["services"].items():
