@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
@@ -18,9 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from tests.conftest import env_overrides
+from tests.ports import start_service
 from ventes import settings as settings_module
 from ventes import stack
 from ventes.kafka_admin import ensure_topic
@@ -44,16 +46,25 @@ def ventes(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def read_topic(settings: Settings, expected: int) -> list[dict]:
+def read_topic(settings: Settings, expected: int, timeout: float = 120) -> list[dict]:
+    """Every message of the topic, read from the beginning up to its end offsets."""
     consumer = KafkaConsumer(
-        settings.kafka_topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=10_000,
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
     )
     try:
-        events = [json.loads(message.value) for message in consumer]
+        parts = [
+            TopicPartition(settings.kafka_topic, p)
+            for p in consumer.partitions_for_topic(settings.kafka_topic) or ()
+        ]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        events = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in parts):
+            assert time.monotonic() < deadline, f"{len(events)} of {sum(end.values())} messages in {timeout}s"
+            for batch in consumer.poll(timeout_ms=1000).values():
+                events += [json.loads(message.value) for message in batch]
     finally:
         consumer.close()
     assert len(events) == expected
@@ -86,7 +97,7 @@ def pipeline(kafka: Settings, thrift: Settings, tmp_path_factory: pytest.TempPat
         ventes(settings, "produce", "--count", str(SALES), "--seed", "42")
         events = read_topic(settings, SALES)
         ventes(settings, "run")
-        stack.start(settings, stack.service("dashboard"))
+        settings = start_service(settings, "dashboard")
         try:
             yield settings, events
         finally:

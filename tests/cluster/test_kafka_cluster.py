@@ -16,14 +16,14 @@ import pytest
 from cluster_harness import TOPIC_MIN_INSYNC_REPLICAS, TOPIC_REPLICATION_FACTOR, KafkaCluster, wait_for
 from deltalake import DeltaTable, QueryBuilder
 
-from ingestion.job import ingest
+from ingestion.job import ingest, kafka_offsets
 from ingestion.producer import produce
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 EVENTS = 3000
-RATE = 150.0  # events/s: production lasts about 20 s, the broker dies after KILL_AFTER
-KILL_AFTER = 4.0
+RATE = 150.0  # events/s: production lasts about 20 s
+KILL_AFTER = 600  # the broker dies once this many sales are in Kafka (a fifth of them)
 
 
 def _topic_records(cluster: KafkaCluster) -> list[tuple[int, int, int]]:
@@ -77,9 +77,14 @@ def test_acknowledged_sales_survive_a_broker_kill(kafka_cluster: KafkaCluster, r
         except BaseException as exc:
             outcome["error"] = exc
 
+    def under_way() -> bool:
+        if "error" in outcome:
+            pytest.fail(f"the producer failed before the kill: {outcome['error']}")
+        return sum(end for _, end in kafka_offsets(cluster.settings).values()) >= KILL_AFTER
+
     thread = threading.Thread(target=producer, name="producer")
     thread.start()
-    time.sleep(KILL_AFTER)
+    wait_for(f"{KILL_AFTER} sales in Kafka", under_way, 120)
     victim = cluster.partitions()[0]["leader"]
     killed_at = time.monotonic()
     cluster.kill(victim)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -151,9 +152,22 @@ def read_silver(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return tables
 
 
-def assert_silver_matches(settings: Settings, topic: Topic) -> dict[str, Any]:
-    expected = expected_silver(topic.records)
-    silver = read_silver(settings)
+@dataclass(frozen=True)
+class Build:
+    """Silver as one `dbt build` left it, and the Bronze records written before it."""
+
+    records: list[dict[str, Any]]
+    silver: dict[str, list[dict[str, Any]]]
+
+
+def build(settings: Settings, topic: Topic) -> Build:
+    dbt.build(settings)
+    return Build(list(topic.records), read_silver(settings))
+
+
+def assert_silver_matches(built: Build) -> None:
+    expected = expected_silver(built.records)
+    silver = built.silver
 
     clean = {row["vente_id"]: row for row in silver["ventes_clean"]}
     assert clean.keys() == expected["ventes_clean"].keys()
@@ -184,7 +198,6 @@ def assert_silver_matches(settings: Settings, topic: Topic) -> dict[str, Any]:
     assert quality["bronze_rows"] == (
         quality["valid_sales"] + quality["rejected_rows"] + quality["duplicates_dropped"]
     )
-    return silver
 
 
 @pytest.fixture(scope="module")
@@ -192,40 +205,38 @@ def topic() -> Topic:
     return Topic()
 
 
+# Each build is checked against its own snapshot (Silver as it left it, the records written
+# before it), so the tests hold in any order.
 @pytest.fixture(scope="module")
-def first_build(thrift: Settings, spark, topic: Topic) -> dict[str, Any]:
+def first_build(thrift: Settings, spark, topic: Topic) -> Build:
     write_batch(spark, str(thrift.bronze_path), first_batch(topic))
-    dbt.build(thrift)
-    return read_silver(thrift)
+    return build(thrift, topic)
 
 
 @pytest.fixture(scope="module")
-def second_build(thrift: Settings, spark, topic: Topic, first_build) -> dict[str, Any]:
+def second_build(thrift: Settings, spark, topic: Topic, first_build: Build) -> Build:
     write_batch(spark, str(thrift.bronze_path), second_batch(topic))
-    dbt.build(thrift)
-    return read_silver(thrift)
+    return build(thrift, topic)
 
 
-def test_first_build_matches_python(thrift: Settings, topic: Topic, first_build) -> None:
-    silver = assert_silver_matches(thrift, topic)
-    quality = silver["pipeline_quality"][0]
+def test_first_build_matches_python(first_build: Build) -> None:
+    assert_silver_matches(first_build)
+    quality = first_build.silver["pipeline_quality"][0]
     assert (quality["valid_sales"], quality["rejected_rows"], quality["duplicates_dropped"]) == (12, 5, 2)
 
 
-def test_second_build_with_late_duplicate_and_bad_records(
-    thrift: Settings, topic: Topic, first_build, second_build
-) -> None:
-    silver = assert_silver_matches(thrift, topic)
-    quality = silver["pipeline_quality"][0]
+def test_second_build_with_late_duplicate_and_bad_records(first_build: Build, second_build: Build) -> None:
+    assert_silver_matches(second_build)
+    quality = second_build.silver["pipeline_quality"][0]
     assert (quality["valid_sales"], quality["rejected_rows"], quality["duplicates_dropped"]) == (16, 10, 5)
 
-    before = {row["vente_id"]: row for row in first_build["ventes_clean"]}
-    after = {row["vente_id"]: row for row in second_build["ventes_clean"]}
+    before = {row["vente_id"]: row for row in first_build.silver["ventes_clean"]}
+    after = {row["vente_id"]: row for row in second_build.silver["ventes_clean"]}
     assert (before[1]["quantite"], after[1]["quantite"]) == (1, 4)  # the later record won
     assert after[2] == before[2]  # the older duplicate did not
     assert after[5] == before[5]  # nor did the invalid one
     assert after[3]["offset"] > before[3]["offset"]  # the redelivery is the latest record
-    hours = {row["heure"] for row in second_build["hourly_sales"]}
+    hours = {row["heure"] for row in second_build.silver["hourly_sales"]}
     assert datetime(2024, 5, 1, 7) in hours  # the late event opened its own hour
 
 
