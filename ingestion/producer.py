@@ -204,7 +204,7 @@ def unreachable(settings: Settings) -> VentesError:
 
 def check_reachable(settings: Settings) -> None:
     """Fail in a second, not after the client's 30 s bootstrap timeout, when no broker listens."""
-    from ventes.stack import port_open
+    from ventes.net import port_open
 
     for server in settings.kafka_bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")

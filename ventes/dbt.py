@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ventes.errors import VentesError
+from ventes.net import port_open
 from ventes.settings import Settings
-from ventes.stack import port_open
 
 DBT = Path(sys.executable).parent / "dbt"
 # A pipeline build leaves out the unit tests: their inputs are fixed rows, so they say something

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from ingestion.streaming import following_job
 from ventes import airflow_local, jars
 from ventes.errors import VentesError
+from ventes.net import port_open
 from ventes.settings import Settings
 from ventes.spark import SPARK_HOME, SPARK_SUBMIT, delta_conf, metastore_conf
 
@@ -78,14 +78,6 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return True
-
-
-def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def rss_bytes(pid: int) -> int:

@@ -93,19 +93,33 @@ def test_each_dbt_model_is_a_task_followed_by_its_tests(sales_dag, airflow_env: 
         run, test = _model_tasks(sales_dag, name)
         assert run in tasks, f"model {name} has no task"
         assert (test is not None) == (name in tested), f"model {name}: tests rendered as {test}"
+        assert type(tasks[run]).__name__ == "DbtRunWatcherOperator"
         if test:
             assert tasks[run].downstream_task_ids == {test}
-            assert type(tasks[test]).__name__ == "DbtTestLocalOperator"
+            assert type(tasks[test]).__name__ == "DbtTestWatcherOperator"
         # A model runs after its parents are built and tested.
         for parent in parent_models(node):
             parent_run, parent_test = _model_tasks(sales_dag, parent)
             assert (parent_test or parent_run) in tasks[run].get_flat_relative_ids(upstream=True)
-    # A test reading several models is its own task, after all of them.
-    for test_node in (t for t in tests if len(parent_models(t)) > 1):
-        task = tasks[f"{DBT_GROUP}.{test_node['name']}_test"]
-        upstream = task.get_flat_relative_ids(upstream=True)
-        for parent in parent_models(test_node):
-            assert _model_tasks(sales_dag, parent)[0] in upstream
+    # Every test has one parent model, so its result is its model's test task's (the watcher
+    # reports tests per model: a test task of its own would never hear of it).
+    assert all(len(parent_models(t)) == 1 for t in tests), [t["name"] for t in tests]
+
+
+def test_one_dbt_build_runs_the_whole_project(sales_dag) -> None:
+    """Cosmos' watcher mode: one producer task runs `dbt build`, unit tests left out; the model
+    and test tasks follow it by polling, each in its own worker (no triggerer needed)."""
+    tasks = sales_dag.task_dict
+    producer = tasks[f"{DBT_GROUP}.dbt_producer_watcher"]
+    assert type(producer).__name__ == "DbtProducerWatcherOperator"
+    assert producer.base_cmd == ["build"]
+    assert "--exclude-resource-type" in producer.dbt_cmd_flags
+    assert "unit_test" in producer.dbt_cmd_flags
+    assert producer.callback is airflow_pipeline.keep_run_results
+    sensors = [
+        t for t in tasks.values() if type(t).__name__.endswith(("RunWatcherOperator", "TestWatcherOperator"))
+    ]
+    assert sensors and all(not t.deferrable and t.poke_interval == 1 for t in sensors)
 
 
 def test_schedule_retries_timeouts_and_assets(sales_dag, airflow_env: Settings) -> None:
