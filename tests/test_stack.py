@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,70 @@ def test_a_bind_failure_in_the_log_names_the_port(tmp_path, line: str, port: int
     with log.open("a") as out:
         out.write(f"[2026-01-01 10:00:00,000] INFO starting (kafka.server.KafkaRaftServer)\n{line}\n")
     assert stack._bind_failure(log, since, port) == (named, line)
+
+
+@pytest.fixture
+def stranger() -> Iterator[subprocess.Popen]:
+    """A process this test started itself, which no pid file of the stack may have claimed."""
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("recorded", ["{pid} 1", "{pid}", "{pid}\n"])
+def test_a_stale_pid_file_never_gets_its_process_signalled(
+    tmp_path: Path, stranger: subprocess.Popen, recorded: str
+) -> None:
+    """A pid reused by another program: another start time, or the old format (pid alone) with a
+    command line that is not the service's. down stops nothing and forgets the pid file."""
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+        s.run_dir.mkdir(parents=True)
+        for name in ("dashboard", "bronze"):
+            stack.pid_file(s, name).write_text(recorded.format(pid=stranger.pid))
+        assert [r["health"] for r in stack.status(s) if r["service"] in ("dashboard", "bronze")] == [
+            "stopped",
+            "stopped",
+        ]
+        assert stack.stop(s, "dashboard") == "not running"
+        stack.down(s, ["bronze"], echo=lambda line: None)
+        assert stranger.poll() is None
+        assert not stack.pid_file(s, "dashboard").exists()
+        assert not stack.pid_file(s, "bronze").exists()
+
+
+def test_the_pid_file_names_the_process_by_its_start_time(tmp_path: Path) -> None:
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+        sleeper = stack.Service(
+            "sleeper",
+            port=lambda s: None,
+            host=lambda s: "-",
+            command=lambda s: ["sleep", "60"],
+            healthy=lambda s: True,
+        )
+        assert stack.start(s, sleeper) == "started"
+        pid, started = stack.pid_file(s, "sleeper").read_text().split()
+        assert int(pid) == stack.read_pid(s, "sleeper")
+        assert started == stack._start_time(int(pid))
+        assert stack.stop(s, "sleeper") == "stopped"
+
+
+def test_an_old_pid_file_of_a_service_started_here_is_still_stopped(tmp_path: Path) -> None:
+    """The former format (pid alone) names a service started by ``start``: a session leader
+    working in VENTES_HOME."""
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+        s.run_dir.mkdir(parents=True)
+        proc = subprocess.Popen(["sleep", "60"], cwd=s.home, start_new_session=True)
+        try:
+            stack.pid_file(s, "sleeper").write_text(str(proc.pid))
+            assert stack.read_pid(s, "sleeper") == proc.pid
+            assert stack.stop(s, "sleeper") == "stopped"
+            assert proc.wait(timeout=10) is not None
+        finally:
+            proc.kill()
+            proc.wait()

@@ -57,12 +57,60 @@ def log_file(settings: Settings, name: str) -> Path:
 
 
 def read_pid(settings: Settings, name: str) -> int | None:
-    path = pid_file(settings, name)
+    """The pid of the service this project started, or None when it no longer runs.
+
+    The pid file holds the pid and the process's start time: a pid the kernel gave to another
+    program since is stale, so ``down`` never signals a process it did not start.
+    """
     try:
-        pid = int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        fields = pid_file(settings, name).read_text().split()
+        pid = int(fields[0])
+    except (FileNotFoundError, ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
+    if not _alive(pid):
+        return None
+    if len(fields) > 1:
+        return pid if fields[1] == _start_time(pid) else None
+    # The former format, the pid alone: only a process that looks like the one started here.
+    return pid if _started_here(settings, name, pid) else None
+
+
+def write_pid(settings: Settings, name: str, pid: int) -> None:
+    pid_file(settings, name).write_text(f"{pid} {_start_time(pid) or ''}".strip())
+
+
+def _start_time(pid: int) -> str | None:
+    """When the process started, in clock ticks after boot (field 22 of /proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        pass
+    import psutil
+
+    try:
+        return repr(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def _started_here(settings: Settings, name: str, pid: int) -> bool:
+    """Whether ``pid`` runs the service's command, or is a session leader working in
+    VENTES_HOME, as ``start`` leaves every service (spark-submit rewrites its command line)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        cmdline, leader = proc.cmdline(), os.getsid(pid) == pid
+        if leader and Path(proc.cwd()) == settings.home:
+            return True
+    except (psutil.Error, OSError):
+        return False
+    try:
+        command = service(name).command(settings)
+    except (VentesError, OSError):
+        return False
+    return len(cmdline) >= len(command) and cmdline[len(cmdline) - len(command) :] == command
 
 
 def _alive(pid: int) -> bool:
@@ -544,7 +592,7 @@ def start(settings: Settings, svc: Service) -> str:
                 start_new_session=True,
             )
         pid = proc.pid
-        pid_file(settings, svc.name).write_text(str(pid))
+        write_pid(settings, svc.name, pid)
     deadline = time.monotonic() + svc.start_timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
