@@ -11,8 +11,9 @@ Thrift Server, one task per model followed by its tests) → checks.
 * **dbt_build** is rendered by astronomer-cosmos from the compiled dbt manifest.
 * **verify_final_output** checks that every Silver table exists and that counts are conserved.
 
-Schedule: `PIPELINE_SCHEDULE` (default every 15 minutes); retries: `PIPELINE_RETRIES`, first delay
-`PIPELINE_RETRY_DELAY` seconds, doubling up to 10 minutes.
+Schedule: `PIPELINE_SCHEDULE` (default every 15 minutes); a run still going after 60 minutes
+fails. Retries: `PIPELINE_RETRIES`, first delay `PIPELINE_RETRY_DELAY` seconds, doubling up to
+10 minutes. `demo_sales_count` goes from 1 to 100000.
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ SETTINGS = settings_module.load()
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=pipeline.DAGRUN_TIMEOUT,
     default_args=pipeline.default_args(SETTINGS),
     params={
         "produce_demo_sales": Param(True, type="boolean", description="send fake sales first"),
-        "demo_sales_count": Param(pipeline.DEFAULT_DEMO_SALES, type="integer", minimum=1),
+        "demo_sales_count": Param(
+            pipeline.DEFAULT_DEMO_SALES,
+            type="integer",
+            minimum=1,
+            maximum=pipeline.MAX_DEMO_SALES,
+            description=f"how many demo sales to send (1 to {pipeline.MAX_DEMO_SALES})",
+        ),
     },
     tags=["ventes", "bronze", "silver", "dbt"],
     doc_md=__doc__,

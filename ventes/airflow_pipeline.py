@@ -42,6 +42,11 @@ SILVER_TABLES = (
 # from elsewhere); the DAG param ``produce_demo_sales`` does the same for one run.
 PRODUCE_VARIABLE = "ventes_produce_demo_sales"
 DEFAULT_DEMO_SALES = 50
+# The most demo sales one run may be asked for (the trigger form refuses more).
+MAX_DEMO_SALES = 100_000
+# A run still going after this is failed, so that the next scheduled run can start
+# (max_active_runs=1): a normal run takes minutes.
+DAGRUN_TIMEOUT = timedelta(minutes=60)
 
 TIMEOUTS = {
     "check_infrastructure": timedelta(minutes=2),
@@ -122,6 +127,8 @@ def should_produce(param: bool, variable: str) -> bool:
 def produce_sales(settings: Settings, count: int) -> dict[str, Any]:
     from ingestion.producer import produce
 
+    if not 1 <= count <= MAX_DEMO_SALES:
+        raise ValueError(f"demo_sales_count must be from 1 to {MAX_DEMO_SALES}, got {count}")
     report = produce(settings, count=count, progress=False)
     return {"sent": report.sent, "acknowledged": report.acknowledged, "seconds": round(report.seconds, 2)}
 

@@ -175,3 +175,17 @@ def test_configuration_is_local_and_password_generated(airflow_env: Settings) ->
     cfg.read(airflow_local.config_file(airflow_env))
     assert cfg["api_auth"]["jwt_secret"] == secret
     assert json.loads(airflow_local.password_file(airflow_env).read_text())["admin"] == password
+
+
+def test_a_run_is_bounded_in_time_and_demo_sales(sales_dag) -> None:
+    """A stuck run fails after DAGRUN_TIMEOUT; the trigger form refuses an absurd demo count."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    assert sales_dag.dagrun_timeout == airflow_pipeline.DAGRUN_TIMEOUT == timedelta(minutes=60)
+    count = sales_dag.params.get_param("demo_sales_count")
+    assert count.resolve(airflow_pipeline.MAX_DEMO_SALES) == airflow_pipeline.MAX_DEMO_SALES == 100_000
+    for bad in (0, airflow_pipeline.MAX_DEMO_SALES + 1):
+        with pytest.raises(ParamValidationError):
+            count.resolve(bad)
+    with pytest.raises(ValueError, match="from 1 to 100000"):
+        airflow_pipeline.produce_sales(None, airflow_pipeline.MAX_DEMO_SALES + 1)  # type: ignore[arg-type]
