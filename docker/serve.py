@@ -33,7 +33,7 @@ def _exec(settings: settings_module.Settings, command: list[str]) -> None:
 def service(args: argparse.Namespace) -> None:
     settings = settings_module.load()
     svc = stack.service(args.name)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.make_home()
     svc.prepare(settings)
     _exec(settings, svc.command(settings))
 

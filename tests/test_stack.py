@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import env_overrides
+from ventes import airflow_local, logfiles, stack
 from ventes import settings as settings_module
-from ventes import stack
 from ventes.errors import VentesError
 
 
@@ -105,6 +106,16 @@ def test_a_bind_failure_in_the_log_names_the_port(tmp_path, line: str, port: int
     assert stack._bind_failure(log, since, port) == (named, line)
 
 
+def _sleeper(name: str = "sleeper") -> stack.Service:
+    return stack.Service(
+        name,
+        port=lambda s: None,
+        host=lambda s: "-",
+        command=lambda s: ["sleep", "60"],
+        healthy=lambda s: True,
+    )
+
+
 @pytest.fixture
 def stranger() -> Iterator[subprocess.Popen]:
     """A process this test started itself, which no pid file of the stack may have claimed."""
@@ -141,14 +152,7 @@ def test_a_stale_pid_file_never_gets_its_process_signalled(
 def test_the_pid_file_names_the_process_by_its_start_time(tmp_path: Path) -> None:
     with env_overrides(VENTES_HOME=str(tmp_path)):
         s = settings_module.load()
-        sleeper = stack.Service(
-            "sleeper",
-            port=lambda s: None,
-            host=lambda s: "-",
-            command=lambda s: ["sleep", "60"],
-            healthy=lambda s: True,
-        )
-        assert stack.start(s, sleeper) == "started"
+        assert stack.start(s, _sleeper()) == "started"
         pid, started = stack.pid_file(s, "sleeper").read_text().split()
         assert int(pid) == stack.read_pid(s, "sleeper")
         assert started == stack._start_time(int(pid))
@@ -170,3 +174,65 @@ def test_an_old_pid_file_of_a_service_started_here_is_still_stopped(tmp_path: Pa
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_home_is_private_and_logs_rotate_on_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VENTES_HOME is made 0700; a log past MAX_BYTES becomes <name>.log.1 (.1 becomes .2, ...,
+    the oldest beyond KEEP dropped) when its service starts again."""
+    monkeypatch.setattr(logfiles, "MAX_BYTES", 100)
+    with env_overrides(VENTES_HOME=str(tmp_path / "home")):
+        s = settings_module.load()
+        log = stack.log_file(s, "sleeper")
+        assert stack.start(s, _sleeper()) == "started"
+        assert stat.S_IMODE(s.home.stat().st_mode) == 0o700
+        stack.stop(s, "sleeper")
+        assert not logfiles.backup(log, 1).exists()  # small: kept, appended to
+        with log.open("a") as out:
+            out.write("first run\n" * 20)
+        for n in range(1, logfiles.KEEP + 1):
+            logfiles.backup(log, n).write_text(f"copy {n}\n")
+        assert stack.start(s, _sleeper()) == "started"
+        stack.stop(s, "sleeper")
+        assert "first run" not in log.read_text() and "=== starting sleeper" in log.read_text()
+        assert "first run" in logfiles.backup(log, 1).read_text()
+        copies = [logfiles.backup(log, n).read_text() for n in range(2, logfiles.KEEP + 1)]
+        assert copies == [f"copy {n}\n" for n in range(1, logfiles.KEEP)]
+        assert not logfiles.backup(log, logfiles.KEEP + 1).exists()
+
+
+FAKE_AIRFLOW = """#!/bin/sh
+echo "$1" > "$AIRFLOW_HOME/$1.out"
+"""
+
+
+def test_airflow_service_writes_private_files_and_rotates_its_logs(tmp_path: Path) -> None:
+    """The Airflow supervisor runs its components with umask 077 (their files: owner only) and
+    rotates their logs. A stand-in ``airflow`` that writes a file and exits plays the components."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "airflow").write_text(FAKE_AIRFLOW)
+    (fake / "airflow").chmod(0o755)
+    with env_overrides(VENTES_HOME=str(tmp_path / "home")):
+        s = settings_module.load()
+        s.log_dir.mkdir(parents=True)
+        s.airflow_home.mkdir()
+        big = airflow_local.component_log(s, "scheduler")
+        big.write_text("x" * 200)
+        probe = (
+            "from pathlib import Path\nfrom ventes import airflow_local, logfiles, settings\n"
+            f"airflow_local.BIN = Path({str(fake)!r})\nlogfiles.MAX_BYTES = 100\n"
+            "airflow_local.serve(settings.load(), poll=0.1, grace=5)\n"
+        )
+        # Its own session: serve() kills what is left in its process group when it stops.
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            env=stack.child_env(s),
+            start_new_session=True,
+            timeout=60,
+            check=False,
+        )
+        outputs = sorted(s.airflow_home.glob("*.out"))
+        assert [p.name for p in outputs] == [f"{c}.out" for c in sorted(airflow_local.COMPONENTS)]
+        for path in [*outputs, *(airflow_local.component_log(s, c) for c in airflow_local.COMPONENTS)]:
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+        assert logfiles.backup(big, 1).read_text() == "x" * 200

@@ -40,6 +40,9 @@ HOST = "127.0.0.1"
 DAG_ID = "unified_sales_pipeline"
 # Folders of the dbt project that dbt writes into: their changes do not make the manifest stale.
 _DBT_OUTPUT_DIRS = {"target", "logs", "dbt_packages"}
+# Airflow's processes create files for their owner alone: the metadata DB holds connections,
+# variables and the run history, the task logs what the tasks printed.
+UMASK = 0o077
 
 
 # --- where things live ---------------------------------------------------------------------
@@ -119,7 +122,12 @@ def _options(settings: Settings, previous: configparser.ConfigParser) -> dict[st
         },
         # 64 bytes or more: the JWTs are signed with HMAC-SHA512.
         "api_auth": {"jwt_secret": kept("api_auth", "jwt_secret", lambda: secrets.token_urlsafe(64))},
-        "logging": {"base_log_folder": str(task_log_dir(settings))},
+        "logging": {
+            "base_log_folder": str(task_log_dir(settings)),
+            # Airflow sets these modes on the task logs it creates, whatever the umask.
+            "file_task_handler_new_folder_permissions": "0o700",
+            "file_task_handler_new_file_permissions": "0o600",
+        },
         "cosmos": {
             "enable_telemetry": "False",
             "cache_dir": str(home / "cosmos_cache"),
@@ -130,8 +138,7 @@ def _options(settings: Settings, previous: configparser.ConfigParser) -> dict[st
 def configure(settings: Settings) -> str | None:
     """Write ``airflow.cfg`` (keeping its secrets and any option added by hand) and the admin
     password file. Returns the password when it was generated now, else None."""
-    home = settings.airflow_home
-    home.mkdir(parents=True, exist_ok=True)
+    _private_home(settings)
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(config_file(settings))
     for section, options in _options(settings, parser).items():
@@ -148,6 +155,17 @@ def configure(settings: Settings) -> str | None:
     passwords[ADMIN_USER] = secrets.token_urlsafe(12)
     _write_private(path, lambda out: out.write(json.dumps(passwords) + "\n"))
     return passwords[ADMIN_USER]
+
+
+def _private_home(settings: Settings) -> None:
+    """AIRFLOW_HOME for its owner alone, also when made before it was private (the files Airflow
+    creates are private by its umask, UMASK)."""
+    home = settings.airflow_home
+    settings.make_home()
+    home.mkdir(mode=0o700, exist_ok=True)
+    home.chmod(0o700)
+    if database_file(settings).exists():
+        database_file(settings).chmod(0o600)
 
 
 def _write_private(path: Path, write: Callable) -> None:
@@ -176,6 +194,7 @@ def airflow_command(settings: Settings, *args: str, timeout: float = 600) -> str
         text=True,
         timeout=timeout,
         check=False,
+        umask=UMASK,
     )
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
@@ -239,6 +258,7 @@ def compile_manifest(settings: Settings) -> bool:
         capture_output=True,
         text=True,
         check=False,
+        umask=UMASK,
     )
     if result.returncode != 0:
         lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
@@ -315,6 +335,9 @@ def service_command(settings: Settings) -> list[str]:
 
 def serve(settings: Settings, poll: float = 1.0, grace: float = 25.0) -> int:
     """Run the three components until told to stop (SIGTERM/SIGINT) or one of them exits."""
+    from ventes import logfiles
+
+    os.umask(UMASK)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -326,6 +349,7 @@ def serve(settings: Settings, poll: float = 1.0, grace: float = 25.0) -> int:
     env = airflow_env(settings)
     procs: dict[str, subprocess.Popen] = {}
     for component, args in COMPONENTS.items():
+        logfiles.rotate(component_log(settings, component))
         with open(component_log(settings, component), "ab") as log:
             procs[component] = subprocess.Popen(
                 [str(BIN / "airflow"), component, *args],

@@ -145,6 +145,8 @@ def _print_status(settings: settings_module.Settings) -> None:
 
 def dispatch(args: argparse.Namespace) -> int:
     settings = settings_module.load()
+    if args.command not in ("down", "status"):
+        settings.make_home()
     if args.command == "up":
         from ventes import stack
 

@@ -165,6 +165,12 @@ class Settings:
         return self.delta_root / "_checkpoints" / "bronze_ventes_raw"
 
     # Runtime state of the local stack.
+    def make_home(self) -> Path:
+        """Create VENTES_HOME for its owner alone (mode 0700): it holds the Airflow secrets and
+        metadata DB, logs and pids. A folder that exists already keeps its mode."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.home
+
     @property
     def log_dir(self) -> Path:
         return self.home / "logs"

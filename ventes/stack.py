@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.streaming import following_job
-from ventes import airflow_local, jars
+from ventes import airflow_local, jars, logfiles
 from ventes.errors import VentesError
 from ventes.net import port_open
 from ventes.settings import Settings
@@ -574,6 +574,9 @@ def start(settings: Settings, svc: Service) -> str:
             f"stop it or set another port (see README, Configuration)",
             port,
         )
+    if pid is None:
+        settings.make_home()
+        logfiles.rotate(log)
     since = log.stat().st_size if log.exists() else 0
     if pid is None:
         settings.log_dir.mkdir(parents=True, exist_ok=True)

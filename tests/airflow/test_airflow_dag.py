@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import stat
 import subprocess
 import sys
 from datetime import timedelta
@@ -189,3 +190,18 @@ def test_a_run_is_bounded_in_time_and_demo_sales(sales_dag) -> None:
             count.resolve(bad)
     with pytest.raises(ValueError, match="from 1 to 100000"):
         airflow_pipeline.produce_sales(None, airflow_pipeline.MAX_DEMO_SALES + 1)  # type: ignore[arg-type]
+
+
+def test_airflow_state_is_private(airflow_env: Settings) -> None:
+    """AIRFLOW_HOME is its owner's alone; what Airflow and dbt wrote there too (umask 077)."""
+    assert stat.S_IMODE(airflow_env.airflow_home.stat().st_mode) == 0o700
+    for path in (
+        airflow_local.database_file(airflow_env),
+        airflow_local.config_file(airflow_env),
+        airflow_local.manifest_file(airflow_env),
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    # A database made before it was private is made private by the next `ventes up`.
+    airflow_local.database_file(airflow_env).chmod(0o644)
+    airflow_local.configure(airflow_env)
+    assert stat.S_IMODE(airflow_local.database_file(airflow_env).stat().st_mode) == 0o600
