@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard import api, pages
 from dashboard.queries import DbtResults, Lake
-from dashboard.reader import DeltaReader
+from dashboard.reader import DEFAULT_CACHE_BYTES, DeltaReader
 from ventes import settings as settings_module
 
 
@@ -41,6 +41,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # modification time has not moved.
         RECHECK_SECONDS=5.0,
         REFRESH_SECONDS=10,
+        # Bytes the results computed from the tables (and their JSON) may hold, per process.
+        CACHE_BYTES=DEFAULT_CACHE_BYTES,
     )
     app.config.update(overrides)
 
@@ -49,7 +51,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         bronze_path=Path(app.config["BRONZE_PATH"]),
         dbt_target_dir=Path(app.config["DBT_TARGET_DIR"]),
         stale_after=timedelta(seconds=app.config["STALE_AFTER_SECONDS"]),
-        reader=DeltaReader(recheck_seconds=app.config["RECHECK_SECONDS"]),
+        reader=DeltaReader(
+            recheck_seconds=app.config["RECHECK_SECONDS"], cache_bytes=app.config["CACHE_BYTES"]
+        ),
     )
     app.extensions["ventes_dbt"] = DbtResults(Path(app.config["DBT_TARGET_DIR"]))
 

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard import queries
 from dashboard.openapi import MAX_LIMIT, MAX_TEXT_LENGTH, NON_BLANK_PATTERN, openapi_document
-from dashboard.reader import TableUnreadable
+from dashboard.reader import TableUnreadable, size_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 NON_BLANK = re.compile(NON_BLANK_PATTERN)
@@ -32,22 +32,20 @@ class BadParameter(Exception):
         self.message = message
 
 
-# JSON of the answers the queries memoise per Delta version, keyed by the answer's identity
-# (held here, so the identity cannot be reused): a repeated request encodes nothing.
-_ENCODED: dict[int, tuple[Any, bytes, str]] = {}
-_ENCODED_MAX = 1024
-
-
 def _encode(payload: Any, remember: bool) -> tuple[bytes, str]:
-    cached = _ENCODED.get(id(payload))
+    """JSON of an answer and its ETag. The encoding of an answer the queries memoise is kept in
+    the same byte-bounded cache, keyed by the answer's identity (the answer is held with it, so
+    the identity cannot be reused): a repeated request encodes nothing."""
+    cache = _lake().reader.cache
+    key = ("json", id(payload))
+    cached = cache.get(key)
     if cached is not None and cached[0] is payload:
         return cached[1], cached[2]
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     etag = hashlib.blake2b(body, digest_size=12).hexdigest()
     if remember:
-        if len(_ENCODED) >= _ENCODED_MAX:
-            _ENCODED.clear()
-        _ENCODED[id(payload)] = (payload, body, etag)
+        entry = (payload, body, etag)
+        cache.put(key, entry, size_of(entry))
     return body, etag
 
 

@@ -68,7 +68,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "name": "start",
         "in": "query",
         "required": False,
-        "description": "First hour included (ISO-8601; a time without offset is UTC).",
+        "description": "First hour included (ISO-8601; a time without offset is UTC). Without "
+        "start and end, the last 7 days of data.",
         "schema": {"type": "string", "format": "date-time"},
     },
     "end": {
@@ -239,8 +240,9 @@ def openapi_document() -> dict[str, Any]:
                 ("limit",),
             ),
             "/api/hourly_sales": _get(
-                "Revenue and quantity per UTC hour, oldest first (hourly_sales); "
-                "with limit, the latest hours of the range",
+                "Revenue and quantity per UTC hour, oldest first (hourly_sales). Without start and "
+                "end, the last 7 days of data: the hours after the newest one minus 7 days (give "
+                "start, end or both for another range). With limit, the latest hours of the range",
                 _list_of("HourlySale"),
                 ("start", "end", "limit"),
             ),

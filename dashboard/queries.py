@@ -28,6 +28,9 @@ REJECTS = "ventes_rejets"
 QUALITY = "pipeline_quality"
 SILVER_TABLES = (CLEAN, REJECTS, AGGREGATES, TOP_PRODUCTS, HOURLY, BY_SEGMENT, QUALITY)
 
+# What /api/hourly_sales answers without start and end: the hours of the last 7 days of data
+# (after the newest hour minus this), not the whole history.
+HOURLY_DEFAULT_WINDOW = timedelta(days=7)
 TOP_REASONS = 10
 RECENT_REJECTS = 10
 REJECT_VALUE_CHARS = 200
@@ -147,38 +150,44 @@ def top_products(lake: Lake, limit: int | None = None) -> list[dict]:
     return snapshot.memo(("top_products", limit), lambda _: _limited(rows, limit))
 
 
+def _hours(snap: Snapshot) -> list[tuple[datetime, dict]]:
+    rows = snap.query("select heure, total_montant, total_quantite from t order by heure")
+    return [
+        (
+            _utc(r["heure"]),
+            {
+                "heure": iso_utc(r["heure"]),
+                "total_montant": money(r["total_montant"]),
+                "total_quantite": count(r["total_quantite"]),
+            },
+        )
+        for r in rows
+        if r["heure"] is not None
+    ]
+
+
+def _in_range(hours: list[tuple[datetime, dict]], start: datetime | None, end: datetime | None) -> list[dict]:
+    if start is None and end is None:
+        after = hours[-1][0] - HOURLY_DEFAULT_WINDOW if hours else None
+        return [row for hour, row in hours if after is None or hour > after]
+    return [row for hour, row in hours if (start is None or hour >= start) and (end is None or hour < end)]
+
+
 def hourly_sales(
     lake: Lake, start: datetime | None = None, end: datetime | None = None, limit: int | None = None
 ) -> list[dict]:
     """Revenue and quantity per UTC hour, oldest first; ``start`` included, ``end`` excluded.
 
-    With ``limit``, the latest ``limit`` hours of the range.
+    Without either, the last ``HOURLY_DEFAULT_WINDOW`` of data (up to the newest hour). With
+    ``limit``, the latest ``limit`` hours of the range.
     """
     snapshot = lake.silver(HOURLY)
     if snapshot is None:
         return NO_ROWS
-
-    def compute(snap: Snapshot) -> list[tuple[datetime, dict]]:
-        rows = snap.query("select heure, total_montant, total_quantite from t order by heure")
-        return [
-            (
-                _utc(r["heure"]),
-                {
-                    "heure": iso_utc(r["heure"]),
-                    "total_montant": money(r["total_montant"]),
-                    "total_quantite": count(r["total_quantite"]),
-                },
-            )
-            for r in rows
-            if r["heure"] is not None
-        ]
-
-    hours = snapshot.memo("hourly_sales", compute)
+    hours = snapshot.memo("hourly_sales", _hours)
 
     def select(_: Snapshot) -> list[dict]:
-        selected = [
-            row for hour, row in hours if (start is None or hour >= start) and (end is None or hour < end)
-        ]
+        selected = _in_range(hours, start, end)
         return selected if limit is None else selected[-limit:]
 
     return snapshot.memo(("hourly_sales", start, end, limit), select)

@@ -3,16 +3,21 @@
 A request costs one ``stat`` of the table's ``_delta_log`` folder: a commit adds a file there,
 which changes the folder's modification time. Only then (or every ``recheck_seconds``, for file
 systems with coarse timestamps) is Delta asked for its latest version, and only a new version
-is read again. Results computed from a version are kept with it, so a table is queried once per
-commit whatever the traffic. No Spark: the web process holds no JVM.
+is read again. Results computed from a version are kept in a ``ResultCache`` bounded by bytes
+(least recently used first out), so a table is queried once per commit whatever the traffic, and
+a flood of distinct filter values costs at most the cache's size. No Spark: the web process holds
+no JVM.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +28,12 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 T = TypeVar("T")
 
-# Results kept per version: one per distinct query or filter value, so a flood of different
-# filter values cannot grow memory without bound.
-MAX_RESULTS_PER_VERSION = 512
+# What the results computed from table versions may hold, by default, in one web process.
+DEFAULT_CACHE_BYTES = 64 * 2**20
+_MISSING = object()
+# Each snapshot's own number: a table dropped and rebuilt starts again at version 0, so the
+# version alone does not name what the results were computed from.
+_SNAPSHOT_IDS = itertools.count()
 
 
 class TableUnreadable(Exception):
@@ -36,6 +44,69 @@ class TableUnreadable(Exception):
         self.path = path
 
 
+def size_of(value: Any) -> int:
+    """Bytes held by ``value`` and the lists, tuples and dicts it contains, each object counted
+    once. Objects shared with another cached result count in each: the bound errs on the safe side."""
+    seen: set[int] = set()
+    pending = [value]
+    total = 0
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            pending.extend(obj.keys())
+            pending.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            pending.extend(obj)
+    return total
+
+
+class ResultCache:
+    """Values bounded by their total size in bytes; the least recently used go first. A value
+    larger than the whole bound is not kept."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return default
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        with self._lock:
+            self._remove(key)
+            if size > self.max_bytes:
+                return
+            self._items[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                self._remove(next(iter(self._items)))
+
+    def discard(self, keep: Callable[[Hashable], bool]) -> None:
+        """Drop every value whose key ``keep`` refuses."""
+        with self._lock:
+            for key in [k for k in self._items if not keep(k)]:
+                self._remove(key)
+
+    def _remove(self, key: Hashable) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self.bytes -= item[1]
+
+
 @dataclass
 class Snapshot:
     """One committed version of a table, and what has been computed from it."""
@@ -43,8 +114,9 @@ class Snapshot:
     path: Path
     version: int
     committed_at: datetime | None
+    cache: ResultCache = field(default_factory=ResultCache)
+    serial: int = field(default_factory=lambda: next(_SNAPSHOT_IDS))
     _table: DeltaTable | None = None
-    _results: dict[Any, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -56,21 +128,22 @@ class Snapshot:
                 self._table = DeltaTable(self.path, version=self.version)
             return self._table
 
-    def memo(self, key: Any, compute: Callable[[Snapshot], T]) -> T:
-        """``compute(self)``, once per key for this version."""
-        try:
-            return self._results[key]
-        except KeyError:
-            pass
+    def memo(self, key: Hashable, compute: Callable[[Snapshot], T]) -> T:
+        """``compute(self)``, once per key for this version while the cache keeps it."""
+        full_key = (self.path, self.serial, key)
+        found = self.cache.get(full_key, _MISSING)
+        if found is not _MISSING:
+            return found
         with self._lock:
-            if key not in self._results:
-                if len(self._results) >= MAX_RESULTS_PER_VERSION:
-                    self._results.clear()
-                try:
-                    self._results[key] = compute(self)
-                except (DeltaError, OSError, ValueError, RuntimeError) as exc:
-                    raise TableUnreadable(self.path, exc) from exc
-            return self._results[key]
+            found = self.cache.get(full_key, _MISSING)
+            if found is not _MISSING:
+                return found
+            try:
+                value = compute(self)
+            except (DeltaError, OSError, ValueError, RuntimeError) as exc:
+                raise TableUnreadable(self.path, exc) from exc
+            self.cache.put(full_key, value, size_of(value))
+            return value
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Run SQL over this version, registered as ``t``; rows as dicts of Python values."""
@@ -92,8 +165,9 @@ class _Entry:
 class DeltaReader:
     """Latest snapshots of Delta tables, shared by the threads of one web process."""
 
-    def __init__(self, recheck_seconds: float = 5.0) -> None:
+    def __init__(self, recheck_seconds: float = 5.0, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.recheck_seconds = recheck_seconds
+        self.cache = ResultCache(cache_bytes)
         self._entries: dict[Path, _Entry] = {}
         self._entries_lock = threading.Lock()
         self.reads = 0  # versions loaded, for tests and diagnostics
@@ -133,8 +207,9 @@ class DeltaReader:
                 entry.probe.update_incremental()
             version = entry.probe.version()
             if entry.snapshot is None or entry.snapshot.version != version:
-                entry.snapshot = Snapshot(path, version, _commit_time(entry.probe))
+                entry.snapshot = Snapshot(path, version, _commit_time(entry.probe), self.cache)
                 self.reads += 1
+                self._forget_older_snapshots(entry.snapshot)
         except TableNotFoundError:
             # A log folder without a first commit yet: no table, as before the first run.
             entry.probe, entry.snapshot = None, None
@@ -143,6 +218,10 @@ class DeltaReader:
             raise TableUnreadable(path, exc) from exc
         entry.log_signature = signature
         entry.checked_at = time.monotonic()
+
+    def _forget_older_snapshots(self, snapshot: Snapshot) -> None:
+        """Results of the table's older versions: no request asks for them any more."""
+        self.cache.discard(lambda key: not (key[0] == snapshot.path and key[1] != snapshot.serial))
 
 
 def _log_signature(log_dir: str) -> tuple[int, int] | None:

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.dashboard.silver import HOURLY_SCHEMA, write_table
+
 LISTS = ("/api/aggregated_sales", "/api/top_products", "/api/hourly_sales", "/api/product_by_segment")
 
 
@@ -244,3 +246,24 @@ def test_page_and_local_charting_library(client) -> None:
     assert script.status_code == 200 and script.headers["Content-Encoding"] == "gzip"
     plain = client.get("/vendor/plotly.min.js")
     assert plain.status_code == 200 and b"plotly" in plain.data[:2000].lower()
+
+
+def test_hourly_sales_default_to_the_last_seven_days_of_data(client, lake) -> None:
+    """Without start and end: the hours after the newest one minus 7 days; either one given,
+    the range asked for."""
+    newest = datetime(2026, 11, 30, 18, tzinfo=UTC)
+    hours = [newest - timedelta(hours=6 * n) for n in range(48)]  # 12 days, every 6 hours
+    rows = [{"heure": h, "total_montant": Decimal("10.00"), "total_quantite": 1} for h in sorted(hours)]
+    write_table(lake.path("hourly_sales"), HOURLY_SCHEMA, rows)
+    iso = [h.strftime("%Y-%m-%dT%H:%M:%SZ") for h in sorted(hours)]
+    recent = [h for h, at in zip(iso, sorted(hours), strict=True) if at > newest - timedelta(days=7)]
+    assert len(recent) == 28 and recent[-1] == "2026-11-30T18:00:00Z"
+
+    answer = client.get("/api/hourly_sales").get_json()
+    assert [r["heure"] for r in answer] == recent
+    assert answer[0] == {"heure": recent[0], "total_montant": 10.0, "total_quantite": 1}
+    assert [r["heure"] for r in client.get("/api/hourly_sales?limit=2").get_json()] == recent[-2:]
+    assert [r["heure"] for r in client.get("/api/hourly_sales?start=2000-01-01").get_json()] == iso
+    assert [r["heure"] for r in client.get("/api/hourly_sales?end=2026-11-20").get_json()] == [
+        h for h in iso if h < "2026-11-20"
+    ]
