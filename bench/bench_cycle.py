@@ -216,6 +216,52 @@ def report(times: dict[str, list[float]], bench: Bench) -> None:
         print(f"  {key:<52} {statistics.median(b[key] for b in bench.dag_breakdown):6.1f}s")
 
 
+def where_the_time_goes(bench: Bench) -> None:
+    """One ``ventes transform`` and one original Bronze job, taken apart."""
+    import psutil
+
+    from ventes import stack
+
+    settings = bench.settings
+    bench.produce()
+    ventes("ingest")
+    thrift = psutil.Process(stack.read_pid(settings, "thrift"))
+    cpu_before = sum(thrift.cpu_times()[:2])
+    wall = ventes("transform")
+    cpu = sum(thrift.cpu_times()[:2]) - cpu_before
+    results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())
+    by_kind: dict[str, list[float]] = {}
+    for result in results["results"]:
+        by_kind.setdefault(result["unique_id"].split(".")[0], []).append(result["execution_time"])
+    nodes = sum(len(times) for kind, times in by_kind.items() if kind != "operation")
+    print("\nwhere `ventes transform` goes (one run):")
+    print(
+        f"  wall {wall:.1f}s = dbt start-up, parse and relation cache {wall - results['elapsed_time']:.1f}s"
+    )
+    print(f"     + the build {results['elapsed_time']:.1f}s on {settings.thrift_host}:{settings.thrift_port}")
+    for kind, times in sorted(by_kind.items()):
+        print(
+            f"  {kind:<10} {len(times):3d} nodes, {sum(times):6.1f}s of node time, longest {max(times):.1f}s"
+        )
+    print(f"  Thrift server CPU during the build: {cpu:.1f}s, {cpu / max(nodes, 1):.2f}s per node")
+
+    bench.produce(env=bench.original_env)
+    begin = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "ingestion.job"],
+        env=bench.original_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.monotonic() - begin
+    inside = float(result.stdout.rsplit(" in ", 1)[1].split("s", 1)[0])
+    print(
+        f"original Bronze job: {wall:.1f}s wall = {wall - inside:.1f}s Python, JVM and Spark session start,"
+    )
+    print(f"  table and offset checks + {inside:.1f}s streaming {bench.sales} rows into Delta")
+
+
 def served_quantity(settings) -> int:
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/api/aggregated_sales"
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -254,6 +300,7 @@ def main() -> None:
         airflow_local.api(bench.settings, "PATCH", DAG_PATH, {"is_paused": False})
         bench.wait_for_scheduled_run()
         report(rounds(bench, args.rounds), bench)
+        where_the_time_goes(bench)
         if args.freshness:
             measure_freshness(bench, args.freshness)
         finished = True

@@ -240,6 +240,15 @@ def test_second_build_with_late_duplicate_and_bad_records(first_build: Build, se
     assert datetime(2024, 5, 1, 7) in hours  # the late event opened its own hour
 
 
+def test_unit_tests_pass(thrift: Settings, first_build) -> None:
+    """The dbt unit tests, which pipeline builds leave out, run here: every one passes."""
+    run = dbt.run(thrift, "test", "--select", "test_type:unit", echo=lambda line: None)
+    assert run.ok, run.summary()
+    results = json.loads((thrift.dbt_target_dir / "run_results.json").read_text())["results"]
+    unit = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
+    assert unit == ["pass"] * 6
+
+
 def test_source_freshness_flags_stale_bronze(thrift: Settings, first_build) -> None:
     """These Bronze rows were ingested in 2024, far past the source's error threshold."""
     run = dbt.run(thrift, "source", "freshness", echo=lambda line: None)
