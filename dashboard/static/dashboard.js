@@ -104,12 +104,16 @@
     },
   };
 
+  const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12 };
+  // Below this chart width (a phone), bar labels drop their cents.
+  const NARROW_PX = 480;
+
   function layout(extra = {}) {
     return {
       margin: { l: 8, r: 16, t: 8, b: 8 },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
-      font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#334155" },
+      font: { ...FONT, color: "#334155" },
       separators: ", ",
       showlegend: false,
       hoverlabel: { bgcolor: "#0f172a", bordercolor: "#0f172a", font: { color: "#fff" } },
@@ -126,11 +130,23 @@
     window.Plotly.react(id, traces, chartLayout, CONFIG);
   }
 
+  let measure = null;
+
+  // Width in pixels of a text in the charts' font.
+  function textWidth(text) {
+    measure ||= document.createElement("canvas").getContext("2d");
+    measure.font = `${FONT.size}px ${FONT.family}`;
+    return measure.measureText(text).width;
+  }
+
   function horizontalBars(id, items, colors) {
     const ordered = [...items].reverse(); // plotly draws the first category at the bottom
     const longest = Math.max(1, ...items.map((item) => item.total));
-    // Room right of the longest bar for its label (about 90 px), whatever the screen width.
-    const plotWidth = Math.max(120, document.getElementById(id).clientWidth - 150);
+    const narrow = document.getElementById(id).clientWidth < NARROW_PX;
+    const labels = ordered.map((item) => (narrow ? wholeEuros : euros).format(item.total));
+    // The longest bar ends at the plot's right edge; each label sits right of its bar, in a
+    // right margin as wide as the widest label, so none is cut whatever the screen width.
+    const room = Math.ceil(Math.max(0, ...labels.map(textWidth))) + 12;
     draw(
       id,
       [
@@ -139,17 +155,18 @@
           orientation: "h",
           y: ordered.map((item) => item.name),
           x: ordered.map((item) => item.total),
-          text: ordered.map((item) => euros.format(item.total)),
+          text: labels,
           textposition: "outside",
           cliponaxis: false,
+          customdata: ordered.map((item) => euros.format(item.total)),
           marker: { color: colors ? [...colors].reverse() : ACCENT },
-          hovertemplate: "%{y}<br>%{text}<extra></extra>",
+          hovertemplate: "%{y}<br>%{customdata}<extra></extra>",
         },
       ],
       layout({
-        // Room on the right for the labels outside the bars.
+        margin: { ...layout().margin, r: room },
         // Each bar carries its amount: no tick labels to crowd a phone's width.
-        xaxis: { ...layout().xaxis, showticklabels: false, range: [0, longest * (1 + 90 / plotWidth)] },
+        xaxis: { ...layout().xaxis, showticklabels: false, range: [0, longest] },
         bargap: 0.28,
       }),
     );

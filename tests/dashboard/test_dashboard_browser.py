@@ -6,6 +6,7 @@ Screenshots land in test-output/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
@@ -18,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.dashboard.silver import Expected, SilverLake, sale, sample_sales
-from tests.ports import start_service
+from tests.ports import reserve_port, start_service
 from ventes import stack
 from ventes.settings import Settings
 
@@ -35,6 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+PHONE = {"width": 390, "height": 844}
 
 
 def euros(value: Decimal | float) -> str:
@@ -69,9 +71,12 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="fr-FR", timezone_id="UTC")
+@contextlib.contextmanager
+def browser_page(browser: Browser, width: int, height: int) -> Iterator[Page]:
+    """A page of that size; no error may reach its console."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale="fr-FR", timezone_id="UTC"
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -79,6 +84,18 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert errors == [], f"errors in the browser console: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with browser_page(browser, 1440, 900) as page:
+        yield page
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    with browser_page(browser, PHONE["width"], PHONE["height"]) as page:
+        yield page
 
 
 def open_dashboard(page: Page, settings: Settings, query: str = "") -> None:
@@ -142,6 +159,46 @@ def test_charts_kpis_and_table_show_the_silver_figures(filled, page: Page) -> No
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(500)  # plotly redraws on resize
     page.screenshot(path=str(OUTPUT / "dashboard-phone.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def millions(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A second dashboard, over sales in the millions of euros: the longest amounts a bar carries."""
+    home = tmp_path_factory.mktemp("browser_millions")
+    settings = dataclasses.replace(
+        test_env, home=home, delta_root=home / "delta", dashboard_port=reserve_port()
+    )
+    big = [{**s, "quantite": s["quantite"] * 2000, "montant": s["montant"] * 2000} for s in sample_sales()]
+    SilverLake(settings.delta_root).write(big)
+    settings = start_service(settings, "dashboard")
+    try:
+        yield settings
+    finally:
+        stack.stop(settings, "dashboard")
+
+
+@pytest.mark.parametrize("figures", ["filled", "millions"])
+def test_bar_labels_fit_a_phone_screen(figures: str, request: pytest.FixtureRequest, phone: Page) -> None:
+    """At 390 px, every amount beside a bar and every name before it stays inside its chart and
+    the screen: none is cut at the right edge."""
+    served = request.getfixturevalue(figures)
+    settings = served[0] if isinstance(served, tuple) else served
+    open_dashboard(phone, settings)
+    expect(phone.locator("body")).to_have_attribute("data-state", "ready")
+    for chart in ("#chart-top", "#chart-pays"):
+        expect(phone.locator(f"{chart} text.bartext")).not_to_have_count(0)
+        area = phone.locator(chart).bounding_box()
+        assert area is not None
+        left, right = max(0, area["x"]), min(area["x"] + area["width"], PHONE["width"])
+        for label in phone.locator(f"{chart} text.bartext, {chart} .ytick text").all():
+            box = label.bounding_box()
+            assert box is not None and box["width"] > 0
+            assert left - 0.5 <= box["x"] and box["x"] + box["width"] <= right + 0.5, (
+                f"{chart}: {label.text_content()!r} spans {box['x']:.0f}..{box['x'] + box['width']:.0f} px, "
+                f"the chart {left:.0f}..{right:.0f}"
+            )
+    OUTPUT.mkdir(exist_ok=True)
+    phone.screenshot(path=str(OUTPUT / f"dashboard-phone-{figures}.png"), full_page=True)
 
 
 def test_country_filter_and_sortable_table(filled, page: Page) -> None:
