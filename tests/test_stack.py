@@ -200,8 +200,11 @@ def test_home_is_private_and_logs_rotate_on_start(tmp_path: Path, monkeypatch: p
         assert not logfiles.backup(log, logfiles.KEEP + 1).exists()
 
 
+# Writes its file at once, then stays long enough for its two siblings to write theirs before
+# the first one to exit makes the supervisor stop the others.
 FAKE_AIRFLOW = """#!/bin/sh
 echo "$1" > "$AIRFLOW_HOME/$1.out"
+exec sleep 3
 """
 
 
