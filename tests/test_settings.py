@@ -91,6 +91,7 @@ REFUSED = [
     ("THRIFT_HOST", "999.1.1.1", HOST),
     ("DASHBOARD_HOST", "-leading-dash", HOST),
     ("SPARK_DRIVER_HOST", "a..b", HOST),
+    ("SPARK_DRIVER_BIND_ADDRESS", "0.0.0.0:7078", HOST),
     ("MAX_OFFSETS_PER_TRIGGER", "0", "an integer 1..2147483647"),
     ("MAX_OFFSETS_PER_TRIGGER", "1e6", "an integer 1..2147483647"),
     ("PIPELINE_SCHEDULE", "every 15 minutes", "5 cron fields or one of @once"),
@@ -144,6 +145,11 @@ ACCEPTED = [
      "jdbc:postgresql://db:5432/m?user=u&password=p"),
     ("MAX_OFFSETS_PER_TRIGGER", "+1000", "max_offsets_per_trigger", 1000),
     ("DELTA_ROOT", "/tmp/it's a lake", "delta_root", Path("/tmp/it's a lake")),
+    ("SPARK_DRIVER_HOST", "bronze", "spark_driver_bind_address", "bronze"),
+    ("SPARK_DRIVER_BIND_ADDRESS", "0.0.0.0", "spark_driver_bind_address", "0.0.0.0"),
+    ("SPARK_AUTH_SECRET", "0123456789abcdef", "spark_auth_secret", "0123456789abcdef"),
+    ("SPARK_AUTH_SECRET", " Zm9vYmFyYmF6cXV4+/=._~- ", "spark_auth_secret", "Zm9vYmFyYmF6cXV4+/=._~-"),
+    ("SPARK_AUTH_SECRET", "", "spark_auth_secret", ""),
 ]  # fmt: skip
 
 
@@ -161,3 +167,23 @@ def test_every_bad_variable_is_reported_at_once() -> None:
 
 def test_defaults_are_valid() -> None:
     assert settings.load({}).kafka_host_port == ("localhost", 9092)
+
+
+REFUSED_SECRETS = ["short", "0123456789abcde", "with a space 0123456789", "quote'0123456789abcdef",
+                   "semi;colon0123456789", "é" * 20, "x" * 513]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", REFUSED_SECRETS)
+def test_a_refused_secret_is_not_repeated(value: str) -> None:
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({"SPARK_AUTH_SECRET": value})
+    (problem,) = caught.value.problems
+    assert problem.startswith("SPARK_AUTH_SECRET must be empty or 16 to 512 of A-Z a-z 0-9"), problem
+    assert value.strip() not in problem and value.strip()[:8] not in problem
+
+
+def test_the_secret_is_passed_on_but_never_shown() -> None:
+    secret = "s3cr3t-" + "0" * 16
+    loaded = settings.load({"SPARK_AUTH_SECRET": secret})
+    assert secret not in repr(loaded)
+    assert loaded.env_for_children()["SPARK_AUTH_SECRET"] == secret

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ventes.errors import VentesError
@@ -38,6 +38,9 @@ _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
 _CRON_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
 _PORT = (1, 65535)
 _NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]*")
+# Spark puts the secret on JVM command lines and in its daemons' option strings (split on
+# spaces): no white space, quotes or shell metacharacters, and long enough to resist guessing.
+_SECRET = re.compile(r"(?:[A-Za-z0-9._~+/=-]{16,512})?")
 
 
 def _valid_host(text: str) -> bool:
@@ -100,6 +103,14 @@ class _Reader:
         value = self.check(name, default, valid, "a comma-separated list of host:port, ports 1..65535")
         return ",".join(item.strip() for item in value.split(","))
 
+    def secret(self, name: str, valid: Callable[[str], object], allowed: str) -> str:
+        """Like :meth:`check`, but a refused value is not repeated in the message (it goes to logs)."""
+        value = self.environ.get(name, "").strip()
+        if not valid(value):
+            self.problems.append(f"{name} must be {allowed} (the value given is not shown)")
+            return ""
+        return value
+
     def spark_master(self, name: str, default: str) -> str:
         def valid(v: str) -> bool:
             cluster = v.startswith("spark://") and all(_host_port(hp) for hp in v[8:].split(","))
@@ -140,6 +151,12 @@ class Settings:
     # Where Spark executors reach this process's driver: loopback locally, the container's
     # name in docker-compose.
     spark_driver_host: str = "127.0.0.1"
+    # The address the driver listens on: its host by default; 0.0.0.0 in a container on several
+    # networks, where the container's name resolves to one of its addresses only.
+    spark_driver_bind_address: str = "127.0.0.1"
+    # Spark's RPC authentication (spark.authenticate): the secret shared by the master, the
+    # workers and every application of a standalone cluster; empty: no authentication (local).
+    spark_auth_secret: str = field(default="", repr=False)
     # JDBC URL of a metastore shared by every Spark JVM (PostgreSQL in docker-compose); empty:
     # the Thrift server alone owns an embedded Derby metastore under VENTES_HOME.
     metastore_url: str = ""
@@ -246,6 +263,8 @@ class Settings:
             PIPELINE_RETRIES=str(self.pipeline_retries),
             PIPELINE_RETRY_DELAY=str(self.pipeline_retry_delay),
             SPARK_DRIVER_HOST=self.spark_driver_host,
+            SPARK_DRIVER_BIND_ADDRESS=self.spark_driver_bind_address,
+            SPARK_AUTH_SECRET=self.spark_auth_secret,
             METASTORE_URL=self.metastore_url,
             DASHBOARD_STALE_AFTER=str(self.dashboard_stale_after),
         )
@@ -284,7 +303,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         pipeline_schedule=env.cron("PIPELINE_SCHEDULE", "*/15 * * * *"),
         pipeline_retries=env.integer("PIPELINE_RETRIES", 2, (0, 100)),
         pipeline_retry_delay=env.integer("PIPELINE_RETRY_DELAY", 30, (1, 86_400)),
-        spark_driver_host=env.host("SPARK_DRIVER_HOST", "127.0.0.1"),
+        spark_driver_host=(driver_host := env.host("SPARK_DRIVER_HOST", "127.0.0.1")),
+        spark_driver_bind_address=env.host(
+            "SPARK_DRIVER_BIND_ADDRESS", driver_host if _valid_host(driver_host) else "127.0.0.1"
+        ),
+        spark_auth_secret=env.secret(
+            "SPARK_AUTH_SECRET", _SECRET.fullmatch, "empty or 16 to 512 of A-Z a-z 0-9 . _ ~ + / = -"
+        ),
         metastore_url=env.check("METASTORE_URL", "", _JDBC_URL.fullmatch, "empty or a JDBC URL (jdbc:...)"),
         dashboard_stale_after=env.integer("DASHBOARD_STALE_AFTER", 1800),
     )

@@ -27,10 +27,43 @@ def delta_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "4",
         "spark.ui.enabled": "false",
         "spark.driver.host": settings.spark_driver_host,
-        "spark.driver.bindAddress": settings.spark_driver_host,
+        "spark.driver.bindAddress": settings.spark_driver_bind_address,
+        # Under VENTES_HOME, not the working directory (the code's, read-only in the image).
+        "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
         "spark.databricks.delta.snapshotPartitions": "2",
         **(metastore_conf(settings) if settings.metastore_url else {}),
+        **auth_conf(settings),
     }
+
+
+def auth_conf(settings: Settings) -> dict[str, str]:
+    """Spark's RPC authentication, when ``SPARK_AUTH_SECRET`` is set.
+
+    A standalone cluster has one secret: the master and the workers refuse a connection that
+    does not prove it, and the workers hand it to the executors they start. Every driver of
+    the cluster (Thrift server, ingestion job) needs it too.
+    """
+    if not settings.spark_auth_secret:
+        return {}
+    return {
+        "spark.authenticate": "true",
+        "spark.authenticate.secret": settings.spark_auth_secret,
+        # Authentication by Spark's AES-based protocol rather than SASL DIGEST-MD5, and the
+        # RPC and block transfers between the cluster's JVMs encrypted.
+        "spark.network.crypto.enabled": "true",
+    }
+
+
+def daemon_env(settings: Settings) -> dict[str, str]:
+    """What a standalone master or worker needs in its environment for :func:`auth_conf`.
+
+    The daemons take their configuration as Java options (``SPARK_DAEMON_JAVA_OPTS``, added to
+    ``SPARK_MASTER_OPTS`` and ``SPARK_WORKER_OPTS``), not as ``--conf`` arguments.
+    """
+    conf = auth_conf(settings)
+    if not conf:
+        return {}
+    return {"SPARK_DAEMON_JAVA_OPTS": " ".join(f"-D{key}={value}" for key, value in conf.items())}
 
 
 def metastore_conf(settings: Settings) -> dict[str, str]:

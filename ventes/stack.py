@@ -25,7 +25,7 @@ from ventes import airflow_local, jars, logfiles
 from ventes.errors import VentesError
 from ventes.net import port_open
 from ventes.settings import Settings
-from ventes.spark import SPARK_HOME, SPARK_SUBMIT, delta_conf, metastore_conf
+from ventes.spark import SPARK_HOME, SPARK_SUBMIT, daemon_env, delta_conf, metastore_conf
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
@@ -621,9 +621,11 @@ def start(settings: Settings, svc: Service) -> str:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The environment of a child process: the settings, plus Spark's home in the venv."""
+    """The environment of a child process: the settings, plus Spark's home in the venv (and
+    the RPC authentication of a standalone master or worker, when the secret is set)."""
     env = settings.env_for_children()
     env["SPARK_HOME"] = str(SPARK_HOME)
+    env.update(daemon_env(settings))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

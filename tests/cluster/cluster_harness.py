@@ -130,6 +130,7 @@ class SparkCluster:
     master_url: str
     webui_port: int
     work_dir: Path  # the worker's: one folder per application that ran executors there
+    secret: str  # spark.authenticate.secret of the master, the worker and their applications
 
     def state(self) -> dict:
         url = f"http://127.0.0.1:{self.webui_port}/json/"
@@ -144,6 +145,11 @@ class SparkCluster:
 
     def completed_apps(self) -> list[dict]:
         return self.state()["completedapps"]
+
+    def app_ids(self) -> set[str]:
+        """Every application the master admitted, running or finished."""
+        state = self.state()
+        return {app["id"] for app in state["activeapps"] + state["completedapps"]}
 
 
 def spark_ui_alive(url: str) -> bool:

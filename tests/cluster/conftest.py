@@ -79,10 +79,12 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    """A master and a worker with RPC authentication on, as docker-compose starts them."""
     home = tmp_path_factory.mktemp("spark_cluster")
-    settings = dataclasses.replace(test_env, home=home)
+    secret = secrets.token_hex(16)
+    settings = dataclasses.replace(test_env, home=home, spark_auth_secret=secret)
     port, webui_port, worker_port, worker_webui_port = reserve_ports(4)
-    cluster = SparkCluster(f"spark://127.0.0.1:{port}", webui_port, home / "work")
+    cluster = SparkCluster(f"spark://127.0.0.1:{port}", webui_port, home / "work", secret)
     master = stack.Service(
         "spark-master",
         port=lambda s: port,

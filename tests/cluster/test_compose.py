@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ventes import settings, spark
 from ventes.settings import PROJECT_ROOT
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
@@ -58,7 +59,7 @@ def _run(compose: list[str], compose_file: Path, env_file: Path, *args: str) -> 
 def filled_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """.env.example with a placeholder in each value left for the user to fill."""
     lines = [
-        f"{line}placeholder0" if re.fullmatch(r"[A-Z_]+=", line) else line
+        f"{line}placeholder{line[:-1].lower().replace('_', '')}0" if re.fullmatch(r"[A-Z_]+=", line) else line
         for line in ENV_EXAMPLE.read_text().splitlines()
     ]
     path = tmp_path_factory.mktemp("compose") / ".env"
@@ -229,3 +230,42 @@ def test_every_command_is_a_role_the_image_knows(resolved: dict) -> None:
                 parser.parse_args([role, *args])  # exits (fails the test) on a bad argument
             else:
                 assert role in shell_roles or (bin_dir / role).exists(), f"{name}: unknown role {role!r}"
+
+
+def _secrets(filled_env: Path) -> dict[str, str]:
+    """The values .env gives (the placeholders: each names its variable)."""
+    return dict(re.findall(r"^([A-Z_]+)=(placeholder\S+)$", filled_env.read_text(), re.MULTILINE))
+
+
+def _sees(service: dict, value: str) -> bool:
+    """Whether ``value`` reaches the service's environment, alone or inside another value."""
+    return any(value in str(v) for v in service.get("environment", {}).values())
+
+
+def test_every_project_container_has_valid_settings(resolved: dict) -> None:
+    for name in PROJECT_SERVICES:
+        settings.load(resolved["services"][name]["environment"])  # raises, naming the variable
+
+
+SPARK_JVMS = (
+    "spark-master",
+    "spark-worker-1",
+    "spark-worker-2",
+    "thrift",
+    "bronze",
+    "airflow-scheduler",
+    "ventes",
+)
+
+
+def test_every_spark_jvm_holds_the_cluster_secret_and_no_other_container_does(
+    resolved: dict, filled_env: Path
+) -> None:
+    secret = _secrets(filled_env)["SPARK_AUTH_SECRET"]
+    services = resolved["services"]
+    for name in SPARK_JVMS:
+        loaded = settings.load(services[name]["environment"])
+        assert loaded.spark_auth_secret == secret, name
+        assert spark.auth_conf(loaded)["spark.authenticate"] == "true", name
+    for name in set(services) - set(SPARK_JVMS):
+        assert not _sees(services[name], secret), f"{name} holds the Spark secret"

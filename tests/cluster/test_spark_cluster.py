@@ -2,12 +2,15 @@
 pyspark) writes the same Bronze table as in local mode; only SPARK_MASTER differs.
 
 Both runs read the same Kafka topic, each into its own lake and checkpoint; the cluster run is
-``python -m ingestion.job`` with ``SPARK_MASTER=spark://127.0.0.1:<port>``.
+``python -m ingestion.job`` with ``SPARK_MASTER=spark://127.0.0.1:<port>`` and the cluster's
+``SPARK_AUTH_SECRET``. The master and the worker authenticate every connection (as in
+docker-compose): a client without the secret, or with another one, is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import subprocess
 import sys
 import time
@@ -17,7 +20,7 @@ import pytest
 from cluster_harness import SparkCluster
 from deltalake import DeltaTable, QueryBuilder
 
-from ingestion.job import APP_NAME, ingest
+from ingestion.job import APP_NAME, LOG_NAME, ingest
 from ingestion.producer import produce
 from ventes import stack
 from ventes.settings import Settings
@@ -33,22 +36,33 @@ COMPARED = (
 )  # fmt: skip
 
 
-def _run_bronze_job(settings: Settings, root: Path, spark_master: str) -> tuple[Settings, float]:
+def _bronze_job(settings: Settings, root: Path, cluster: SparkCluster, secret: str) -> subprocess.Popen:
+    """``python -m ingestion.job`` on the cluster, as a client holding ``secret`` ("": none)."""
     settings = dataclasses.replace(
-        settings, home=root / "home", delta_root=root / "delta", spark_master=spark_master
+        settings,
+        home=root / "home",
+        delta_root=root / "delta",
+        spark_master=cluster.master_url,
+        spark_auth_secret=secret,
     )
-    begin = time.monotonic()
-    result = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "ingestion.job"],
         env=stack.child_env(settings),
         cwd=settings.project_root,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
-        check=False,
     )
-    assert result.returncode == 0, f"{spark_master}: {result.stderr[-2000:]}"
-    return settings, time.monotonic() - begin
+
+
+def _run_bronze_job(settings: Settings, root: Path, cluster: SparkCluster) -> tuple[Settings, float]:
+    begin = time.monotonic()
+    with _bronze_job(settings, root, cluster, cluster.secret) as proc:
+        _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, f"{cluster.master_url}: {stderr[-2000:]}"
+    return dataclasses.replace(
+        settings, home=root / "home", delta_root=root / "delta"
+    ), time.monotonic() - begin
 
 
 def _bronze(settings: Settings) -> list[tuple]:
@@ -76,7 +90,7 @@ def test_bronze_job_on_a_standalone_cluster_matches_local_mode(
     begin = time.monotonic()
     ingest(local)
     local_seconds = time.monotonic() - begin
-    remote, cluster_seconds = _run_bronze_job(source, tmp_path / "cluster", spark_cluster.master_url)
+    remote, cluster_seconds = _run_bronze_job(source, tmp_path / "cluster", spark_cluster)
 
     # The job really ran on the cluster: the master saw it finish, the worker ran its executor.
     apps = [app for app in spark_cluster.completed_apps() if app["name"] == APP_NAME]
@@ -100,3 +114,27 @@ def test_bronze_job_on_a_standalone_cluster_matches_local_mode(
     for key, value in figures.items():
         record_property(key, value)
     print(f"\nspark cluster figures: {figures}")
+
+
+def test_a_client_without_the_secret_is_refused(
+    kafka: Settings, spark_cluster: SparkCluster, tmp_path: Path, record_property
+) -> None:
+    source = dataclasses.replace(kafka, kafka_topic="ventes_spark_refused")
+    assert produce(source, 20, seed=5, progress=False).acknowledged == 20
+    admitted = spark_cluster.app_ids()
+    clients = {"no_secret": "", "another_secret": secrets.token_hex(16)}
+    begin = time.monotonic()
+    # Side by side: each client waits out its attempts to register with the master.
+    procs = {
+        name: _bronze_job(source, tmp_path / name, spark_cluster, secret) for name, secret in clients.items()
+    }
+    for name, proc in procs.items():
+        with proc:
+            proc.communicate(timeout=300)
+        assert proc.returncode != 0, f"{name}: the job ran on an authenticated cluster"
+        spark_log = (tmp_path / name / "home" / "logs" / LOG_NAME).read_text()
+        assert "Failed to connect to master" in spark_log, f"{name}: {spark_log[-2000:]}"
+        assert not list((tmp_path / name / "delta").rglob("*.parquet")), f"{name}: Bronze written"
+    assert spark_cluster.app_ids() == admitted, "the master admitted an application without the secret"
+    assert {p.name for p in spark_cluster.work_dir.glob("app-*")} <= admitted, "an executor ran"
+    record_property("refused_after_s", round(time.monotonic() - begin, 1))
