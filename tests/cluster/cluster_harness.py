@@ -164,31 +164,66 @@ def spark_ui_alive(url: str) -> bool:
 
 
 POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+# docker-compose mounts docker/postgres/ as the postgres container's docker-entrypoint-initdb.d.
+POSTGRES_INIT_SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "postgres" / "10-roles.sh"
+
+
+@dataclasses.dataclass
+class Role:
+    """A login role and the one database it owns."""
+
+    name: str
+    password: str
+    database: str
 
 
 @dataclasses.dataclass
 class Postgres:
-    """A running server: its superuser, and the database the metastore uses."""
+    """A running server: its superuser, and a role per database (``airflow``, ``metastore``)."""
 
     bin_dir: Path
     port: int
     user: str
     password: str
-    database: str
+    roles: dict[str, Role]
 
     @property
     def jdbc_url(self) -> str:
+        """The metastore role's URL, as docker-compose gives the Thrift server (METASTORE_URL)."""
+        role = self.roles["metastore"]
         return (
-            f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
-            f"?user={self.user}&password={self.password}"
+            f"jdbc:postgresql://127.0.0.1:{self.port}/{role.database}"
+            f"?user={role.name}&password={role.password}"
         )
 
     def sqlalchemy_url(self, database: str) -> str:
         """The form docker-compose gives Airflow (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
-        return f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+        role = self.roles[database]
+        return f"postgresql+psycopg2://{role.name}:{role.password}@127.0.0.1:{self.port}/{role.database}"
 
-    def create_database(self, name: str) -> None:
-        subprocess.run(
-            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name],
-            check=True, capture_output=True, env={**os.environ, "PGPASSWORD": self.password},
-        )  # fmt: skip
+    def superuser_env(self) -> dict[str, str]:
+        """libpq's variables for the superuser on this server (psql, createdb)."""
+        return {
+            **os.environ,
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+        }
+
+    def run_init_script(self, script: Path) -> subprocess.CompletedProcess:
+        """Run an init script as the postgres image runs it, with docker-compose's variables."""
+        airflow, metastore = self.roles["airflow"], self.roles["metastore"]
+        env = {
+            **self.superuser_env(),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_DB": "postgres",
+            "AIRFLOW_DB": airflow.database,
+            "AIRFLOW_DB_USER": airflow.name,
+            "AIRFLOW_DB_PASSWORD": airflow.password,
+            "METASTORE_DB": metastore.database,
+            "METASTORE_DB_USER": metastore.name,
+            "METASTORE_DB_PASSWORD": metastore.password,
+        }
+        return subprocess.run([str(script)], env=env, check=True, capture_output=True, text=True)

@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 from cluster_harness import (
     POSTGRES_BIN,
+    POSTGRES_INIT_SCRIPT,
     TOPIC_MIN_INSYNC_REPLICAS,
     TOPIC_REPLICATION_FACTOR,
     KafkaCluster,
     Postgres,
+    Role,
     SparkCluster,
     spark_ui_alive,
     wait_for,
@@ -121,14 +123,24 @@ def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def postgres(test_env: Settings) -> Iterator[Postgres]:
-    """A throw-away PostgreSQL server on loopback, with password authentication."""
+    """A throw-away PostgreSQL server on loopback, with password authentication, and the roles
+    and databases docker-compose's init script creates (by running that script)."""
     if not POSTGRES_BIN:
         pytest.fail("PostgreSQL is needed for the shared metastore test: apt-get install postgresql")
     bin_dir = POSTGRES_BIN[-1].parent
     # PostgreSQL refuses to run as root: then it runs as `nobody`, in a folder nobody owns.
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     data = Path(tempfile.mkdtemp(prefix="ventes-pg-"))
-    server = Postgres(bin_dir, reserve_ports(1)[0], "ventes", secrets.token_hex(8), "metastore")
+    server = Postgres(
+        bin_dir,
+        reserve_ports(1)[0],
+        "postgres",
+        secrets.token_hex(8),
+        {
+            "airflow": Role("airflow", secrets.token_hex(8), "airflow"),
+            "metastore": Role("metastore", secrets.token_hex(8), "metastore"),
+        },
+    )
     settings = dataclasses.replace(test_env, home=data / "home")
     (data / "pwfile").write_text(server.password + "\n")
     if as_user:
@@ -163,7 +175,7 @@ def postgres(test_env: Settings) -> Iterator[Postgres]:
     )  # fmt: skip
     try:
         stack.start(settings, service)
-        server.create_database(server.database)
+        server.run_init_script(POSTGRES_INIT_SCRIPT)
         yield server
     finally:
         stack.stop(settings, "postgres")

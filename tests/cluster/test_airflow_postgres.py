@@ -1,7 +1,8 @@
 """Airflow's metadata database on PostgreSQL, as docker-compose configures it.
 
 The image's drivers (psycopg2, and asyncpg for Airflow 3's async engine) and the connection URL
-form of AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, checked by migrating a real database.
+form of AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, checked by migrating a real database as the
+``airflow`` role of docker-compose's init script (owner of its database, not a superuser).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ AIRFLOW = Path(sys.executable).parent / "airflow"
 
 
 def test_airflow_migrates_and_checks_its_database_on_postgresql(postgres: Postgres, tmp_path: Path) -> None:
-    postgres.create_database("airflow")
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
     env.update(
         AIRFLOW_HOME=str(tmp_path),

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -151,21 +152,30 @@ def test_same_code_only_the_environment_differs(resolved: dict) -> None:
         assert env["SPARK_MASTER"] == "spark://spark-master:7077", name
         assert env["THRIFT_HOST"] == "thrift", name
         assert env["DELTA_ROOT"] == "/delta", name
-        assert env["METASTORE_URL"].startswith("jdbc:postgresql://postgres:5432/"), name
+    # Only the Thrift server registers tables: it alone reaches the metastore.
+    assert [name for name in services if "METASTORE_URL" in services[name].get("environment", {})] == [
+        "thrift"
+    ]
+    assert services["thrift"]["environment"]["METASTORE_URL"].startswith("jdbc:postgresql://postgres:5432/")
     # A Spark driver tells the executors where it is; they run in other containers.
     for name in ("thrift", "airflow-scheduler"):
         assert services[name]["environment"]["SPARK_DRIVER_HOST"] == services[name]["hostname"]
 
 
-def _mounts(service: dict) -> dict[str, str]:
-    mounts = {}
+def _volumes(service: dict) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each mount, whichever form the Compose implementation prints."""
+    found = []
     for volume in service.get("volumes", []):
         if isinstance(volume, str):
-            source, target = volume.split(":")[:2]
+            source, target, *mode = volume.split(":")
+            found.append((source, target, "ro" in ",".join(mode).split(",")))
         else:
-            source, target = volume["source"], volume["target"]
-        mounts[target] = source
-    return mounts
+            found.append((volume.get("source", ""), volume["target"], bool(volume.get("read_only"))))
+    return found
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    return {target: source for source, target, _ in _volumes(service)}
 
 
 def test_the_lake_is_one_shared_volume(resolved: dict) -> None:
@@ -232,22 +242,27 @@ def test_every_command_is_a_role_the_image_knows(resolved: dict) -> None:
                 assert role in shell_roles or (bin_dir / role).exists(), f"{name}: unknown role {role!r}"
 
 
+# --- Who holds which credential, and who can reach whom ------------------------------------
+#
+# Each property is a check on the resolved configuration, so that the same check can be shown to
+# fail on a copy of the file broken on purpose (test_a_weakened_copy_is_caught).
+
+
 def _secrets(filled_env: Path) -> dict[str, str]:
     """The values .env gives (the placeholders: each names its variable)."""
     return dict(re.findall(r"^([A-Z_]+)=(placeholder\S+)$", filled_env.read_text(), re.MULTILINE))
 
 
-def _sees(service: dict, value: str) -> bool:
-    """Whether ``value`` reaches the service's environment, alone or inside another value."""
-    return any(value in str(v) for v in service.get("environment", {}).values())
+def _holders(resolved: dict, value: str) -> set[str]:
+    """The services whose environment holds ``value``, alone or inside another value (a URL)."""
+    return {
+        name
+        for name, service in resolved["services"].items()
+        if any(value in str(v) for v in service.get("environment", {}).values())
+    }
 
 
-def test_every_project_container_has_valid_settings(resolved: dict) -> None:
-    for name in PROJECT_SERVICES:
-        settings.load(resolved["services"][name]["environment"])  # raises, naming the variable
-
-
-SPARK_JVMS = (
+SPARK_JVMS = {
     "spark-master",
     "spark-worker-1",
     "spark-worker-2",
@@ -255,17 +270,90 @@ SPARK_JVMS = (
     "bronze",
     "airflow-scheduler",
     "ventes",
-)
+}
+AIRFLOW_DB_USERS = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"}
 
 
-def test_every_spark_jvm_holds_the_cluster_secret_and_no_other_container_does(
-    resolved: dict, filled_env: Path
-) -> None:
-    secret = _secrets(filled_env)["SPARK_AUTH_SECRET"]
+def check_the_spark_secret(resolved: dict, secrets: dict[str, str]) -> None:
+    """Every Spark JVM authenticates with the cluster's secret; no other container holds it."""
     services = resolved["services"]
     for name in SPARK_JVMS:
         loaded = settings.load(services[name]["environment"])
-        assert loaded.spark_auth_secret == secret, name
+        assert loaded.spark_auth_secret == secrets["SPARK_AUTH_SECRET"], name
         assert spark.auth_conf(loaded)["spark.authenticate"] == "true", name
-    for name in set(services) - set(SPARK_JVMS):
-        assert not _sees(services[name], secret), f"{name} holds the Spark secret"
+    assert _holders(resolved, secrets["SPARK_AUTH_SECRET"]) == SPARK_JVMS
+
+
+def check_database_credentials(resolved: dict, secrets: dict[str, str]) -> None:
+    """The PostgreSQL superuser stays in its container; each role's password goes to its users."""
+    services = resolved["services"]
+    assert _holders(resolved, secrets["POSTGRES_PASSWORD"]) == {"postgres"}
+    assert [n for n, s in services.items() if "POSTGRES_PASSWORD" in s.get("environment", {})] == ["postgres"]
+    assert _holders(resolved, secrets["AIRFLOW_DB_PASSWORD"]) == {"postgres"} | AIRFLOW_DB_USERS
+    assert _holders(resolved, secrets["METASTORE_DB_PASSWORD"]) == {"postgres", "thrift"}
+    # The URLs log in as the roles, not as the superuser.
+    superuser = services["postgres"]["environment"]["POSTGRES_USER"]
+    airflow_url = services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert airflow_url.startswith(f"postgresql+psycopg2://airflow:{secrets['AIRFLOW_DB_PASSWORD']}@")
+    assert "user=metastore&" in services["thrift"]["environment"]["METASTORE_URL"]
+    assert superuser not in ("airflow", "metastore")
+
+
+def check_the_dashboard_holds_no_credential(resolved: dict, secrets: dict[str, str]) -> None:
+    """The dashboard reads Delta files: no database, Spark or Airflow secret."""
+    for variable, value in secrets.items():
+        assert "dashboard" not in _holders(resolved, value), f"the dashboard holds {variable}"
+    env = resolved["services"]["dashboard"]["environment"]
+    assert not {"METASTORE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"} & env.keys()
+
+
+def test_the_spark_secret(resolved: dict, filled_env: Path) -> None:
+    check_the_spark_secret(resolved, _secrets(filled_env))
+
+
+def test_database_credentials(resolved: dict, filled_env: Path) -> None:
+    check_database_credentials(resolved, _secrets(filled_env))
+
+
+def test_the_dashboard_holds_no_credential(resolved: dict, filled_env: Path) -> None:
+    check_the_dashboard_holds_no_credential(resolved, _secrets(filled_env))
+
+
+def test_postgres_runs_the_roles_script_on_its_first_start(resolved: dict) -> None:
+    postgres = resolved["services"]["postgres"]
+    (source, read_only), *_ = [
+        (s, ro) for s, t, ro in _volumes(postgres) if t == "/docker-entrypoint-initdb.d"
+    ]
+    assert read_only and Path(source) == PROJECT_ROOT / "docker" / "postgres"
+    script = PROJECT_ROOT / "docker" / "postgres" / "10-roles.sh"
+    assert os.access(script, os.X_OK)  # the image runs it (a script not executable is sourced)
+
+
+# (what the broken copy does, the text replaced, its replacement, the check that must catch it)
+WEAKENED = [
+    ("spark-secret-missing", "      <<: [*ventes-env, *spark-auth]\n      SPARK_DRIVER_HOST: bronze",
+     "      <<: *ventes-env\n      SPARK_DRIVER_HOST: bronze", check_the_spark_secret),
+    ("spark-secret-everywhere", "x-ventes-env: &ventes-env\n",
+     "x-ventes-env: &ventes-env\n  SPARK_AUTH_SECRET: ${SPARK_AUTH_SECRET:?}\n", check_the_spark_secret),
+    ("superuser-for-the-metastore", "user=${METASTORE_DB_USER:-metastore}&password=${METASTORE_DB_PASSWORD:?",
+     "user=${POSTGRES_USER:-postgres}&password=${POSTGRES_PASSWORD:?", check_database_credentials),
+    ("superuser-for-airflow", "${AIRFLOW_DB_USER:-airflow}:${AIRFLOW_DB_PASSWORD:?",
+     "${POSTGRES_USER:-postgres}:${POSTGRES_PASSWORD:?", check_database_credentials),
+    ("metastore-url-for-all", "x-ventes-env: &ventes-env\n",
+     "x-ventes-env: &ventes-env\n  METASTORE_URL: jdbc:postgresql://postgres/m?password=${METASTORE_DB_PASSWORD:?}\n",
+     check_the_dashboard_holds_no_credential),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "old", "new", "check"), WEAKENED, ids=[w[0] for w in WEAKENED])
+def test_a_weakened_copy_is_caught(
+    compose: list[str], filled_env: Path, tmp_path: Path, change: str, old: str, new: str, check
+) -> None:
+    text = COMPOSE_FILE.read_text()
+    assert old in text, f"{change}: the text to replace is not in docker-compose.yml"
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(text.replace(old, new, 1))
+    result = _run(compose, path, filled_env)
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(AssertionError):
+        check(yaml.safe_load(result.stdout), _secrets(filled_env))
