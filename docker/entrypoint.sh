@@ -4,7 +4,7 @@
 #   thrift | dashboard | bronze   the services `ventes up` runs locally, same commands
 #   spark-master | spark-worker | kafka-topic | health    see docker/serve.py
 #   dbt-docs                  generate the dbt docs, then serve them on $DBT_DOCS_PORT
-#   airflow-init              migrate Airflow's database, set the admin password, compile the dbt manifest
+#   airflow-init              migrate Airflow's database, create the admin user, compile the dbt manifest
 #   anything else             run as a command: `airflow scheduler`, `ventes produce --count 100`
 set -euo pipefail
 
@@ -27,12 +27,14 @@ case "$role" in
     : "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD (see .env.example)}"
     mkdir -p "$AIRFLOW_HOME"
     airflow db migrate
-    # SimpleAuthManager reads the users' passwords from this JSON file.
-    python -c 'import json, os, sys; json.dump({"admin": os.environ["AIRFLOW_ADMIN_PASSWORD"]}, sys.stdout)' \
-      > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
-    chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+    # The FAB auth manager keeps its users in Airflow's database. The admin's password goes in
+    # on stdin (asked twice; no terminal in a new session), never on a command line. An admin
+    # that exists keeps its password: change it in the UI (Security > List Users).
+    printf '%s\n%s\n' "$AIRFLOW_ADMIN_PASSWORD" "$AIRFLOW_ADMIN_PASSWORD" \
+      | setsid --wait airflow users create --role Admin --username "${AIRFLOW_ADMIN_USER:-admin}" \
+          --email "${AIRFLOW_ADMIN_EMAIL:-admin@localhost}" --firstname Airflow --lastname Admin
     python -c 'from ventes import airflow_local, settings; airflow_local.compile_manifest(settings.load())'
-    echo "airflow-init: database migrated, admin password set, dbt manifest compiled"
+    echo "airflow-init: database migrated, admin user present, dbt manifest compiled"
     ;;
   *)
     exec "$role" "$@"

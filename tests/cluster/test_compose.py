@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -307,6 +309,43 @@ def check_the_dashboard_holds_no_credential(resolved: dict, secrets: dict[str, s
     assert not {"METASTORE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"} & env.keys()
 
 
+AIRFLOW_SERVICES = AIRFLOW_DB_USERS
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+def check_the_auth_manager(resolved: dict, secrets: dict[str, str]) -> None:
+    """Multi-user FAB auth manager, not the development one; the admin password in airflow-init only."""
+    services = resolved["services"]
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+        assert not [key for key in env if "SIMPLE_AUTH_MANAGER" in key], name
+        assert env["AIRFLOW__API__SECRET_KEY"] == secrets["AIRFLOW_API_SECRET_KEY"], name
+    assert _holders(resolved, secrets["AIRFLOW_ADMIN_PASSWORD"]) == {"airflow-init"}
+    for variable in ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"):
+        assert _holders(resolved, secrets[variable]) == AIRFLOW_SERVICES, variable
+
+
+def test_the_auth_manager(resolved: dict, filled_env: Path) -> None:
+    check_the_auth_manager(resolved, _secrets(filled_env))
+
+
+def test_the_image_has_the_fab_auth_manager() -> None:
+    """The image installs the `cluster` extra, pinned by constraints.txt."""
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    assert any(
+        r.startswith("apache-airflow-providers-fab") for r in project["optional-dependencies"]["cluster"]
+    )
+    pins = dict(
+        line.split("==")
+        for line in (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert "apache-airflow-providers-fab" in pins
+    module, _, name = FAB_AUTH_MANAGER.rpartition(".")
+    assert hasattr(importlib.import_module(module), name)
+
+
 def test_the_spark_secret(resolved: dict, filled_env: Path) -> None:
     check_the_spark_secret(resolved, _secrets(filled_env))
 
@@ -339,6 +378,12 @@ WEAKENED = [
      "user=${POSTGRES_USER:-postgres}&password=${POSTGRES_PASSWORD:?", check_database_credentials),
     ("superuser-for-airflow", "${AIRFLOW_DB_USER:-airflow}:${AIRFLOW_DB_PASSWORD:?",
      "${POSTGRES_USER:-postgres}:${POSTGRES_PASSWORD:?", check_database_credentials),
+    ("simple-auth-manager", "fab_auth_manager.FabAuthManager",
+     "fab_auth_manager.FabAuthManager\n  AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: admin:admin",
+     check_the_auth_manager),
+    ("admin-password-for-all", "x-airflow-env: &airflow-env\n",
+     "x-airflow-env: &airflow-env\n  AIRFLOW_ADMIN_PASSWORD: ${AIRFLOW_ADMIN_PASSWORD:?}\n",
+     check_the_auth_manager),
     ("metastore-url-for-all", "x-ventes-env: &ventes-env\n",
      "x-ventes-env: &ventes-env\n  METASTORE_URL: jdbc:postgresql://postgres/m?password=${METASTORE_DB_PASSWORD:?}\n",
      check_the_dashboard_holds_no_credential),
