@@ -152,16 +152,19 @@ def test_same_code_only_the_environment_differs(resolved: dict) -> None:
         env = service["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "broker1:9092,broker2:9092,broker3:9092", name
         assert env["SPARK_MASTER"] == "spark://spark-master:7077", name
-        assert env["THRIFT_HOST"] == "thrift", name
+        # Where the Thrift server is; it listens on each of its networks.
+        assert env["THRIFT_HOST"] == ("0.0.0.0" if name == "thrift" else "thrift"), name
         assert env["DELTA_ROOT"] == "/delta", name
     # Only the Thrift server registers tables: it alone reaches the metastore.
     assert [name for name in services if "METASTORE_URL" in services[name].get("environment", {})] == [
         "thrift"
     ]
     assert services["thrift"]["environment"]["METASTORE_URL"].startswith("jdbc:postgresql://postgres:5432/")
-    # A Spark driver tells the executors where it is; they run in other containers.
-    for name in ("thrift", "airflow-scheduler"):
+    # A Spark driver tells the executors where it is (they run in other containers), and
+    # listens on each of its networks, where its name is one address only.
+    for name in ("thrift", "bronze", "airflow-scheduler", "ventes"):
         assert services[name]["environment"]["SPARK_DRIVER_HOST"] == services[name]["hostname"]
+        assert services[name]["environment"]["SPARK_DRIVER_BIND_ADDRESS"] == "0.0.0.0"
 
 
 def _volumes(service: dict) -> list[tuple[str, str, bool]]:
@@ -346,6 +349,86 @@ def test_the_image_has_the_fab_auth_manager() -> None:
     assert hasattr(importlib.import_module(module), name)
 
 
+def _networks(service: dict) -> set[str]:
+    networks = service.get("networks", {})
+    return set(networks if isinstance(networks, (dict, list)) else ())
+
+
+def _peers(resolved: dict, name: str, network: str | None = None) -> set[str]:
+    """The services sharing a network with ``name`` (or the given one of its networks)."""
+    services = resolved["services"]
+    mine = {network} if network else _networks(services[name])
+    return {other for other, s in services.items() if other != name and _networks(s) & mine}
+
+
+THRIFT_PEERS = {
+    "spark-master", "spark-worker-1", "spark-worker-2", "bronze",  # the cluster running its queries
+    "airflow-scheduler", "dbt-docs", "ventes",  # dbt
+    "postgres",  # its metastore
+}  # fmt: skip
+SQL_CLIENTS = {"airflow-scheduler", "dbt-docs", "ventes"}
+
+
+def check_the_thrift_server(resolved: dict, secrets: dict[str, str]) -> None:
+    """Reached by the services that need it only, not published, and no volume but its own."""
+    services = resolved["services"]
+    thrift = services["thrift"]
+    assert not thrift.get("ports"), "the Thrift server is published"
+    assert _peers(resolved, "thrift") == THRIFT_PEERS
+    assert "dashboard" not in _peers(resolved, "thrift")
+    assert _peers(resolved, "thrift", "sql") == SQL_CLIENTS
+    assert _mounts(thrift) == {"/delta": "delta", "/var/lib/ventes": "thrift"}
+    assert "ventes_home" not in _mounts(thrift).values()  # Airflow's home, logs, dbt's state
+
+
+def check_the_networks(resolved: dict, secrets: dict[str, str]) -> None:
+    """The dashboard alone on its network; PostgreSQL on internal networks, one per database."""
+    services, networks = resolved["services"], resolved["networks"]
+    assert _peers(resolved, "dashboard") == set()
+    assert _networks(services["postgres"]) == {"metastore-db", "airflow-db"}
+    for network in _networks(services["postgres"]):
+        assert (networks[network] or {}).get("internal") is True, network
+    assert _peers(resolved, "postgres", "metastore-db") == {"thrift"}
+    assert _peers(resolved, "postgres", "airflow-db") == AIRFLOW_DB_USERS
+    for name, service in services.items():
+        assert service.get("networks"), f"{name} is on the default network, shared by all"
+
+
+def test_the_thrift_server(resolved: dict, filled_env: Path) -> None:
+    check_the_thrift_server(resolved, _secrets(filled_env))
+
+
+def test_the_networks(resolved: dict, filled_env: Path) -> None:
+    check_the_networks(resolved, _secrets(filled_env))
+
+
+def test_the_thrift_port_is_published_on_demand(compose: list[str], filled_env: Path) -> None:
+    """docker-compose.thrift-port.yml publishes it, on the host's loopback only."""
+    override = PROJECT_ROOT / "docker-compose.thrift-port.yml"
+    result = subprocess.run(
+        [*compose, "--project-directory", str(PROJECT_ROOT), "--env-file", str(filled_env),
+         "-f", str(COMPOSE_FILE), "-f", str(override), "config"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {n for n, s in _base_services(compose, filled_env).items() if s.get("ports")} | {
+        "thrift"
+    }
+    (port,) = services["thrift"]["ports"]
+    host_ip, published_port = (port["host_ip"], str(port["published"])) if isinstance(port, dict) else (
+        port.split(":")[0], port.split(":")[1])  # fmt: skip
+    assert (host_ip, published_port) == ("127.0.0.1", "10000")
+
+
+def _base_services(compose: list[str], filled_env: Path) -> dict:
+    result = _run(compose, COMPOSE_FILE, filled_env)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
 def test_the_spark_secret(resolved: dict, filled_env: Path) -> None:
     check_the_spark_secret(resolved, _secrets(filled_env))
 
@@ -384,6 +467,17 @@ WEAKENED = [
     ("admin-password-for-all", "x-airflow-env: &airflow-env\n",
      "x-airflow-env: &airflow-env\n  AIRFLOW_ADMIN_PASSWORD: ${AIRFLOW_ADMIN_PASSWORD:?}\n",
      check_the_auth_manager),
+    ("thrift-published", "    # Not published: docker-compose.thrift-port.yml",
+     "    ports: [\"127.0.0.1:10000:10000\"]\n    # Not published: docker-compose.thrift-port.yml",
+     check_the_thrift_server),
+    ("thrift-beside-the-dashboard", "    networks: [dashboard]", "    networks: [dashboard, sql]",
+     check_the_thrift_server),
+    ("thrift-sees-ventes-home", "      - thrift:/var/lib/ventes", "      - ventes_home:/var/lib/ventes",
+     check_the_thrift_server),
+    ("thrift-on-kafka", "    networks: [spark, sql, metastore-db]",
+     "    networks: [spark, sql, metastore-db, kafka]", check_the_thrift_server),
+    ("postgres-reachable", "  metastore-db:\n    internal: true\n", "  metastore-db:\n", check_the_networks),
+    ("default-network", "    networks: [dashboard]\n", "", check_the_networks),
     ("metastore-url-for-all", "x-ventes-env: &ventes-env\n",
      "x-ventes-env: &ventes-env\n  METASTORE_URL: jdbc:postgresql://postgres/m?password=${METASTORE_DB_PASSWORD:?}\n",
      check_the_dashboard_holds_no_credential),
