@@ -24,9 +24,11 @@ off) and times N sales from being produced to being served by ``/api/aggregated_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -275,6 +277,8 @@ def main() -> None:
     parser.add_argument("--freshness", type=int, default=0, metavar="N", help="sales batches to time")
     args = parser.parse_args()
 
+    # Stopped with SIGTERM (or Ctrl-C), it still stops what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     home = Path(tempfile.mkdtemp(prefix="bench_cycle_"))
     kafka, controller, thrift, dashboard, airflow = reserve_ports(5)
     os.environ.update(
@@ -317,10 +321,9 @@ def measure_freshness(bench: Bench, samples: int) -> None:
     from ventes import airflow_local, stack
     from ventes.airflow_pipeline import PRODUCE_VARIABLE
 
-    settings = bench.settings
-    airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
-    stack.stop(settings, "airflow")
-    os.environ["PIPELINE_SCHEDULE"] = "* * * * *"
+    airflow_local.api(bench.settings, "PATCH", DAG_PATH, {"is_paused": True})
+    stack.stop(bench.settings, "airflow")
+    settings = dataclasses.replace(bench.settings, pipeline_schedule="* * * * *")
     stack.start(settings, stack.service("airflow"))
     airflow_local.api(settings, "POST", "/api/v2/variables", {"key": PRODUCE_VARIABLE, "value": "false"})
     airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
