@@ -39,12 +39,13 @@ RUN pip install --no-deps -e . \
     && rm -rf /var/lib/apt/lists/* /root/.m2 \
     && test -x "$SPARK_HOME/bin/spark-class"
 
-# The working directory and the dbt project stay writable: tools that fall back to writing
-# beside their project (dbt's target/, Spark's spark-warehouse/) must not fail.
+# The code (/app, the packages, the jars) stays root's: the services run as `ventes` and cannot
+# change it (docker-compose also mounts the root file system read-only). dbt and Spark write
+# under VENTES_HOME (target/, logs, spark-warehouse), not beside the project. The service user
+# owns the two mount points only: a new volume mounted there takes their owner and mode.
 RUN useradd --uid 50000 --create-home ventes \
-    && mkdir -p "$VENTES_HOME" "$DELTA_ROOT" \
-    && chown -R ventes "$VENTES_HOME" "$DELTA_ROOT" /app/dbt_ventes \
-    && chown ventes /app
+    && install -d -o ventes -g ventes -m 0700 "$VENTES_HOME" \
+    && install -d -o ventes -g ventes -m 0750 "$DELTA_ROOT"
 USER ventes
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]

@@ -429,6 +429,68 @@ def _base_services(compose: list[str], filled_env: Path) -> dict:
     return yaml.safe_load(result.stdout)["services"]
 
 
+# The brokers' image writes its generated configuration and logs under /opt/kafka at each start.
+WRITABLE_ROOT = set(BROKERS)
+
+
+def check_the_containers(resolved: dict, secrets: dict[str, str]) -> None:
+    """No capability, no privilege escalation; read-only root file systems, /tmp on tmpfs."""
+    for name, service in resolved["services"].items():
+        assert service.get("cap_drop") == ["ALL"], f"{name} keeps capabilities"
+        assert not service.get("cap_add") and not service.get("privileged"), name
+        assert "no-new-privileges:true" in service.get("security_opt", []), f"{name} may gain privileges"
+        if name in WRITABLE_ROOT:
+            continue
+        assert service.get("read_only") is True, f"{name}: writable root file system"
+        assert "/tmp" in [t.split(":")[0] for t in service.get("tmpfs", [])], f"{name}: no tmpfs /tmp"
+        # As the image's unprivileged user (PostgreSQL's as its own, so it needs no capability).
+        assert service.get("user") == ("postgres" if name == "postgres" else None), f"{name} user"
+
+
+def check_the_image(dockerfile: str) -> None:
+    """The code is root's: copied as root, never handed to the service user, which runs it."""
+    instructions = [line.split(None, 1) for line in re.sub(r"\\\n", " ", dockerfile).splitlines()]
+    instructions = [
+        (i[0].upper(), i[1] if len(i) > 1 else "") for i in instructions if i and not i[0].startswith("#")
+    ]
+    users = [arg.strip() for op, arg in instructions if op == "USER"]
+    assert users and users[-1] == "ventes", users
+    last_user = max(i for i, (op, _) in enumerate(instructions) if op == "USER")
+    for index, (op, arg) in enumerate(instructions):
+        if op in ("COPY", "ADD"):
+            assert "--chown" not in arg and "--chmod" not in arg, arg
+            assert index < last_user, f"{op} {arg}: copied after USER"
+        if op == "RUN":
+            assert not re.search(r"\bch(own|mod)\b[^&;]*/app\b", arg), arg
+            assert not re.search(r"-o ventes[^&;]*/app\b", arg), arg
+
+
+def test_the_containers(resolved: dict, filled_env: Path) -> None:
+    check_the_containers(resolved, _secrets(filled_env))
+
+
+def test_the_image_keeps_the_code_root_s() -> None:
+    check_the_image((PROJECT_ROOT / "Dockerfile").read_text())
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("    && install -d -o ventes -g ventes -m 0750 \"$DELTA_ROOT\"",
+         "    && install -d -o ventes -g ventes -m 0750 \"$DELTA_ROOT\" \\\n    && chown -R ventes /app"),
+        ("COPY . .", "COPY --chown=ventes . ."),
+        ("USER ventes", "USER root"),
+        ("ENTRYPOINT", "USER root\nENTRYPOINT"),
+    ],
+    ids=["chown-app", "copy-chown", "runs-as-root", "root-at-the-end"],
+)  # fmt: skip
+def test_an_image_handing_over_its_code_is_caught(old: str, new: str) -> None:
+    text = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert old in text
+    with pytest.raises(AssertionError):
+        check_the_image(text.replace(old, new, 1))
+
+
 def test_the_spark_secret(resolved: dict, filled_env: Path) -> None:
     check_the_spark_secret(resolved, _secrets(filled_env))
 
@@ -478,6 +540,13 @@ WEAKENED = [
      "    networks: [spark, sql, metastore-db, kafka]", check_the_thrift_server),
     ("postgres-reachable", "  metastore-db:\n    internal: true\n", "  metastore-db:\n", check_the_networks),
     ("default-network", "    networks: [dashboard]\n", "", check_the_networks),
+    ("capabilities-kept", "x-confined: &confined\n  cap_drop: [ALL]\n", "x-confined: &confined\n",
+     check_the_containers),
+    ("privileges-gained", '  security_opt: ["no-new-privileges:true"]\n', "", check_the_containers),
+    ("writable-root", "  read_only: true\n  tmpfs: [/tmp]\n", "  tmpfs: [/tmp]\n", check_the_containers),
+    ("no-tmp", "    tmpfs: [/tmp, \"/var/lib/ventes:", "    tmpfs: [\"/var/lib/ventes:",
+     check_the_containers),
+    ("postgres-as-root", "    user: postgres\n", "", check_the_containers),
     ("metastore-url-for-all", "x-ventes-env: &ventes-env\n",
      "x-ventes-env: &ventes-env\n  METASTORE_URL: jdbc:postgresql://postgres/m?password=${METASTORE_DB_PASSWORD:?}\n",
      check_the_dashboard_holds_no_credential),
