@@ -130,6 +130,10 @@ def _options(settings: Settings, previous: configparser.ConfigParser) -> dict[st
         },
         "cosmos": {
             "enable_telemetry": "False",
+            # The watcher's producer backs up each node's status to an Airflow Variable as it
+            # goes (a metadata DB write per node, during the build); off, it backs them up once
+            # when the build fails, which is when a retry needs them.
+            "enable_watcher_reliable_retry": "False",
             "cache_dir": str(home / "cosmos_cache"),
         },
     }
