@@ -1,14 +1,15 @@
 """Small Silver lakes written with ``deltalake`` for the dashboard tests.
 
 ``SilverLake.write(sales, rejects)`` builds every Silver table of the data contract from a
-list of sales, the way dbt would (aggregates, top 10, hourly, product × segment, quality),
-so tests can compare the API with figures computed here from the same sales.
+list of sales (the producer's messages) the way the dbt models do: the Bronze records they
+arrive as, ``ventes_clean`` (one row per ``vente_id``, the latest record winning),
+``ventes_aggreges``, ``top_produits``, ``hourly_sales``, ``ventes_par_segment`` and
+``pipeline_quality``. The tests compute what the API should answer on their own, from the same
+sales (``tests/dashboard/expected.py``), never from what is written here.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,12 @@ from arro3.core import Array, DataType, Table
 from deltalake import write_deltalake
 
 EVENTS_START = datetime(2026, 11, 26, 9, 10, tzinfo=UTC)
+# How the lake's Bronze receives the sales: in the order of the list, on partition
+# ``vente_id % PARTITIONS``, at offsets in that order, with a Kafka time that never goes back
+# (the event time, or the previous record's when later), ingested INGESTION_DELAY after it.
+PARTITIONS = 3
+INGESTION_DELAY = timedelta(seconds=30)
+TOP_PRODUCTS = 10
 
 
 def _column(kind: str, values: list[Any]) -> Array:
@@ -70,67 +77,71 @@ BRONZE_SCHEMA = {"value": "string", "partition": "int", "offset": "bigint", "ing
 
 
 def sale(
-    vente_id: int, produit: str, pays: str, segment: str, quantite: int, prix: str, when: datetime
+    vente_id: int, produit: str, pays: str, segment: str, quantite: int, prix: str, when: datetime | str
 ) -> dict:
+    """A sale as the producer sends it; ``when`` is its event time, a datetime or ISO-8601 text
+    (naive means UTC), and ``montant`` the line's amount, ``prix`` × ``quantite``."""
     return {
         "vente_id": vente_id,
         "client_id": 100 + vente_id % 5,
         "produit_id": sum(map(ord, produit)),
-        "event_timestamp": when,
-        "heure": when.replace(minute=0, second=0, microsecond=0),
-        "quantite": quantite,
-        "montant": Decimal(prix) * quantite,
         "client_nom": f"Client {100 + vente_id % 5}",
         "produit_nom": produit,
         "categorie": "Informatique",
         "pays": pays,
         "segment": segment,
-        "kafka_timestamp": when,
-        "partition": vente_id % 3,
-        "offset": vente_id,
-        "ingestion_time": when + timedelta(seconds=30),
+        "quantite": quantite,
+        "montant": Decimal(prix) * quantite,
+        "timestamp": when if isinstance(when, str) else when.isoformat(),
     }
 
 
+# (produit, pays, segment, quantite, prix, event time). Times are in UTC ("Z"), Paris time
+# ("+01:00") or naive (UTC); "Câble HDMI" and "Hub USB-C" tie at the 10th place of the top
+# products, so the name decides which is in it; no two product × country totals tie.
+SAMPLE_SALES = [
+    ("Ordinateur portable", "France", "Entreprise", 1, "899.99", "2026-11-26T09:10:00Z"),
+    ("Ordinateur portable", "Belgique", "Particulier", 1, "849.99", "2026-11-26T11:11:00+01:00"),
+    ("Souris sans fil", "France", "Particulier", 5, "25.50", "2026-11-26T10:12:30.250000"),
+    ("Souris sans fil", "Suisse", "PME", 3, "25.50", "2026-11-26T12:13:00+01:00"),
+    ("Clavier mécanique", "France", "PME", 2, "75.00", "2026-11-26T09:14:00Z"),
+    ("Clavier mécanique", "Belgique", "Entreprise", 4, "75.00", "2026-11-26T11:15:00Z"),
+    ("Casque audio", "Suisse", "Particulier", 1, "149.95", "2026-11-26T12:16:00+01:00"),
+    ("Écran 27 pouces", "France", "Entreprise", 3, "329.00", "2026-11-26T10:17:00"),
+    ("Webcam HD", "Belgique", "Particulier", 2, "59.90", "2026-11-26T10:18:00+01:00"),
+    ("Station d'accueil", "France", "PME", 1, "189.00", "2026-11-26T11:19:00Z"),
+    ("Disque SSD 1 To", "Suisse", "Entreprise", 2, "94.99", "2026-11-26T10:20:00Z"),
+    ("Tapis de souris", "France", "Particulier", 6, "12.00", "2026-11-26T09:21:00"),
+    ("Imprimante laser", "Belgique", "PME", 1, "249.00", "2026-11-26T12:22:00+01:00"),
+    ("Hub USB-C", "France", "Particulier", 2, "39.90", "2026-11-26T10:23:00Z"),
+    ("Micro USB", "Suisse", "PME", 1, "79.00", "2026-11-26T09:24:00Z"),
+    ("Câble HDMI", "France", "PME", 1, "29.90", "2026-11-26T10:25:00+01:00"),
+    ("Câble HDMI", "Belgique", "Particulier", 1, "49.90", "2026-11-26T10:26:00Z"),
+    ("Souris sans fil", "France", "Particulier", 2, "25.50", "2026-11-26T11:27:00Z"),
+    ("Ordinateur portable", "Suisse", "Entreprise", 1, "949.99", "2026-11-26T11:28:00"),
+]
+
+
 def sample_sales() -> list[dict]:
-    base = EVENTS_START
-    rows = [
-        ("Ordinateur portable", "France", "Entreprise", 2, "899.99", 0),
-        ("Ordinateur portable", "Belgique", "Particulier", 1, "899.99", 1),
-        ("Souris sans fil", "France", "Particulier", 5, "25.50", 1),
-        ("Souris sans fil", "Suisse", "PME", 3, "25.50", 2),
-        ("Clavier mécanique", "France", "PME", 2, "75.00", 0),
-        ("Clavier mécanique", "Belgique", "Entreprise", 4, "75.00", 2),
-        ("Casque audio", "Suisse", "Particulier", 1, "149.95", 2),
-        ("Écran 27 pouces", "France", "Entreprise", 3, "329.00", 1),
-        ("Webcam HD", "Belgique", "Particulier", 2, "59.90", 0),
-        ("Station d'accueil", "France", "PME", 1, "189.00", 2),
-        ("Disque SSD 1 To", "Suisse", "Entreprise", 2, "94.99", 1),
-        ("Tapis de souris", "France", "Particulier", 6, "12.00", 0),
-        ("Imprimante laser", "Belgique", "PME", 1, "249.00", 2),
-        ("Hub USB-C", "France", "Particulier", 2, "39.90", 1),
-        ("Micro USB", "Suisse", "PME", 1, "79.00", 0),
-    ]
-    return [
-        sale(i + 1, produit, pays, segment, q, prix, base + timedelta(hours=h, minutes=i))
-        for i, (produit, pays, segment, q, prix, h) in enumerate(rows)
-    ]
+    return [sale(i, *row) for i, row in enumerate(SAMPLE_SALES, start=1)]
 
 
 def sample_rejects() -> list[dict]:
-    when = EVENTS_START + timedelta(hours=2, minutes=30)
+    """Bronze records that are no sale, as ``ventes_rejets`` holds them, a minute apart."""
     rows = [
-        ("{not json", "malformed_json", "malformed JSON: Expecting property name"),
-        ('{"montant": "abc"}', "wrong_type", 'montant: expected a number, got "abc"; vente_id: missing'),
-        ('{"montant": -5}', "ok", "montant < 0; vente_id: missing"),
+        ("{not json", "malformed_json", "malformed_json: Expecting property name enclosed in double quotes"),
+        ('{"montant": "abc"}', "wrong_type", 'wrong_type: montant: expected a number, got "abc"'),
+        ('{"montant": -5}', "ok", "vente_id: missing or not a long; montant: negative"),
+        ('{"quantite": 0}', "ok", "vente_id: missing or not a long; quantite: not positive"),
     ]
+    first = EVENTS_START + timedelta(hours=1, minutes=30)
     return [
         {
             "topic": "ventes_stream",
-            "partition": 0,
+            "partition": i % PARTITIONS,
             "offset": 1000 + i,
-            "kafka_timestamp": when,
-            "ingestion_time": when,
+            "kafka_timestamp": first + timedelta(minutes=i),
+            "ingestion_time": first + timedelta(minutes=i) + INGESTION_DELAY,
             "value": value,
             "parse_status": status,
             "reasons": reasons,
@@ -140,36 +151,95 @@ def sample_rejects() -> list[dict]:
     ]
 
 
-@dataclass
-class Expected:
-    """Figures computed in the test from the sales, to compare the API with."""
+# --- the models, as dbt_ventes/models defines them -------------------------------------------
 
-    sales: list[dict]
-    aggregated: dict[tuple[str, str], tuple[Decimal, int]] = field(default_factory=dict)
-    by_product: dict[str, Decimal] = field(default_factory=dict)
-    hourly: dict[datetime, tuple[Decimal, int]] = field(default_factory=dict)
-    by_segment: dict[tuple[str, str], Decimal] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        aggregated: dict = defaultdict(lambda: [Decimal(0), 0])
-        hourly: dict = defaultdict(lambda: [Decimal(0), 0])
-        by_product: dict = defaultdict(Decimal)
-        by_segment: dict = defaultdict(Decimal)
-        for s in self.sales:
-            aggregated[(s["produit_nom"], s["pays"])][0] += s["montant"]
-            aggregated[(s["produit_nom"], s["pays"])][1] += s["quantite"]
-            hourly[s["heure"]][0] += s["montant"]
-            hourly[s["heure"]][1] += s["quantite"]
-            by_product[s["produit_nom"]] += s["montant"]
-            by_segment[(s["produit_nom"], s["segment"])] += s["montant"]
-        self.aggregated = {k: (m, q) for k, (m, q) in aggregated.items()}
-        self.hourly = {k: (m, q) for k, (m, q) in hourly.items()}
-        self.by_product = dict(by_product)
-        self.by_segment = dict(by_segment)
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
-    def top10(self) -> list[tuple[int, str, Decimal]]:
-        ranked = sorted(self.by_product.items(), key=lambda item: (-item[1], item[0]))[:10]
-        return [(i, name, total) for i, (name, total) in enumerate(ranked, start=1)]
+
+def bronze_records(sales: list[dict]) -> list[dict]:
+    """The parsed Bronze record of each sale, with its Kafka coordinates (see PARTITIONS)."""
+    records = []
+    clock: datetime | None = None
+    for offset, s in enumerate(sales):
+        event_timestamp = _utc(s["timestamp"])
+        clock = event_timestamp if clock is None else max(clock, event_timestamp)
+        fields = {k: v for k, v in s.items() if k != "timestamp"}
+        records.append(
+            fields
+            | {
+                "event_timestamp": event_timestamp,
+                "montant": Decimal(str(s["montant"])),
+                "kafka_timestamp": clock,
+                "partition": s["vente_id"] % PARTITIONS,
+                "offset": offset,
+                "ingestion_time": clock + INGESTION_DELAY,
+            }
+        )
+    return records
+
+
+def ventes_clean(records: list[dict]) -> list[dict]:
+    """One row per vente_id: the latest record by Kafka time, then partition, then offset."""
+    latest: dict[int, dict] = {}
+    for r in records:
+        kept = latest.get(r["vente_id"])
+        recency = (r["kafka_timestamp"], r["partition"], r["offset"])
+        if kept is None or recency > (kept["kafka_timestamp"], kept["partition"], kept["offset"]):
+            latest[r["vente_id"]] = r
+    return [
+        r | {"heure": r["event_timestamp"].replace(minute=0, second=0, microsecond=0)}
+        for r in latest.values()
+    ]
+
+
+def _sum_by(rows: list[dict], keys: tuple[str, ...], sums: dict[str, str]) -> list[dict]:
+    """``select keys, sum(column) as name ... group by keys``."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = tuple(r[k] for k in keys)
+        group = groups.setdefault(key, dict(zip(keys, key, strict=True)) | dict.fromkeys(sums, 0))
+        for name, column in sums.items():
+            group[name] += r[column]
+    return list(groups.values())
+
+
+def ventes_aggreges(clean: list[dict]) -> list[dict]:
+    return _sum_by(clean, ("produit_nom", "pays"), {"total_montant": "montant", "total_quantite": "quantite"})
+
+
+def top_produits(clean: list[dict]) -> list[dict]:
+    """row_number() over (order by total_montant desc, produit_nom asc), the first 10."""
+    par_produit = _sum_by(clean, ("produit_nom",), {"total_montant": "montant"})
+    ranked = sorted(par_produit, key=lambda r: (-r["total_montant"], r["produit_nom"]))
+    return [r | {"rank": rank} for rank, r in enumerate(ranked, start=1) if rank <= TOP_PRODUCTS]
+
+
+def hourly_sales(clean: list[dict]) -> list[dict]:
+    return _sum_by(clean, ("heure",), {"total_montant": "montant", "total_quantite": "quantite"})
+
+
+def ventes_par_segment(clean: list[dict]) -> list[dict]:
+    rows = _sum_by(clean, ("produit_nom", "segment"), {"montant": "montant"})
+    return [{"produit": r["produit_nom"], "segment": r["segment"], "montant": r["montant"]} for r in rows]
+
+
+def pipeline_quality(
+    records: list[dict], clean: list[dict], rejects: list[dict], built_at: datetime
+) -> list[dict]:
+    bronze_rows = len(records) + len(rejects)
+    return [
+        {
+            "bronze_rows": bronze_rows,
+            "valid_sales": len(clean),
+            "rejected_rows": len(rejects),
+            "duplicates_dropped": bronze_rows - len(clean) - len(rejects),
+            "last_ingestion_time": max((r["ingestion_time"] for r in records + rejects), default=None),
+            "built_at": built_at,
+        }
+    ]
 
 
 class SilverLake:
@@ -189,55 +259,24 @@ class SilverLake:
         self,
         sales: list[dict],
         rejects: list[dict] | None = None,
-        duplicates: int = 0,
         built_at: datetime | None = None,
         bronze_commit: bool = True,
-    ) -> Expected:
+    ) -> None:
+        """Every Silver table built from ``sales`` (and the rejected records, by default
+        ``sample_rejects()``), as one dbt build would, at ``built_at`` (by default now)."""
         rejects = sample_rejects() if rejects is None else rejects
-        expected = Expected(sales)
-        write_table(self.path("ventes_clean"), CLEAN_SCHEMA, sales)
+        records = bronze_records(sales)
+        clean = ventes_clean(records)
+        write_table(self.path("ventes_clean"), CLEAN_SCHEMA, clean)
         write_table(self.path("ventes_rejets"), REJECTS_SCHEMA, rejects)
-        write_table(
-            self.path("ventes_aggreges"),
-            AGGREGATES_SCHEMA,
-            [
-                {"produit_nom": p, "pays": c, "total_montant": m, "total_quantite": q}
-                for (p, c), (m, q) in expected.aggregated.items()
-            ],
-        )
-        write_table(
-            self.path("top_produits"),
-            TOP_SCHEMA,
-            [{"rank": r, "produit_nom": p, "total_montant": m} for r, p, m in expected.top10()],
-        )
-        write_table(
-            self.path("hourly_sales"),
-            HOURLY_SCHEMA,
-            [{"heure": h, "total_montant": m, "total_quantite": q} for h, (m, q) in expected.hourly.items()],
-        )
-        write_table(
-            self.path("ventes_par_segment"),
-            SEGMENT_SCHEMA,
-            [{"produit": p, "segment": s, "montant": m} for (p, s), m in expected.by_segment.items()],
-        )
-        last_ingestion = max((s["ingestion_time"] for s in sales), default=None)
-        write_table(
-            self.path("pipeline_quality"),
-            QUALITY_SCHEMA,
-            [
-                {
-                    "bronze_rows": len(sales) + len(rejects) + duplicates,
-                    "valid_sales": len(sales),
-                    "rejected_rows": len(rejects),
-                    "duplicates_dropped": duplicates,
-                    "last_ingestion_time": last_ingestion,
-                    "built_at": built_at or datetime.now(UTC),
-                }
-            ],
-        )
+        write_table(self.path("ventes_aggreges"), AGGREGATES_SCHEMA, ventes_aggreges(clean))
+        write_table(self.path("top_produits"), TOP_SCHEMA, top_produits(clean))
+        write_table(self.path("hourly_sales"), HOURLY_SCHEMA, hourly_sales(clean))
+        write_table(self.path("ventes_par_segment"), SEGMENT_SCHEMA, ventes_par_segment(clean))
+        quality = pipeline_quality(records, clean, rejects, built_at or datetime.now(UTC))
+        write_table(self.path("pipeline_quality"), QUALITY_SCHEMA, quality)
         if bronze_commit:
             self.commit_bronze()
-        return expected
 
     def commit_bronze(self) -> None:
         """Append a row to Bronze: a new commit, as an ingestion micro-batch makes."""

@@ -1,21 +1,24 @@
-"""The JSON API through Flask's test client, over Silver Delta tables written by the test."""
+"""The JSON API through Flask's test client, over Silver Delta tables written by the test.
+
+``lake.write(sales)`` builds the Silver tables from the sales as the dbt models do; what the API
+should answer is worked out separately from the same sales (``tests/dashboard/expected.py``).
+"""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tests.dashboard.silver import HOURLY_SCHEMA, write_table
+from tests.dashboard import expected
+from tests.dashboard.silver import sale, sample_rejects
 
 LISTS = ("/api/aggregated_sales", "/api/top_products", "/api/hourly_sales", "/api/product_by_segment")
 
 
-def money(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01")))
+def countries(sales: list[dict]) -> list[str]:
+    return sorted({s["pays"] for s in sales})
 
 
 def test_before_the_first_run_lists_are_empty(client) -> None:
@@ -34,100 +37,109 @@ def test_before_the_first_run_lists_are_empty(client) -> None:
 
 
 def test_aggregated_sales_has_the_contract_shape_and_totals(client, lake, sales) -> None:
-    expected = lake.write(sales)
+    lake.write(sales)
     rows = client.get("/api/aggregated_sales").get_json()
     assert all(list(r) == ["produit_nom", "pays", "total_montant", "total_quantite"] for r in rows)
     assert all(isinstance(r["total_quantite"], int) and isinstance(r["total_montant"], float) for r in rows)
-    assert {(r["produit_nom"], r["pays"]): (r["total_montant"], r["total_quantite"]) for r in rows} == {
-        key: (money(m), q) for key, (m, q) in expected.aggregated.items()
-    }
-    amounts = [r["total_montant"] for r in rows]
-    assert amounts == sorted(amounts, reverse=True)
+    assert rows == expected.aggregated_sales(sales)
 
 
 def test_country_filter_and_limit(client, lake, sales) -> None:
-    expected = lake.write(sales)
-    france = client.get("/api/aggregated_sales?pays=France").get_json()
-    assert {r["pays"] for r in france} == {"France"}
-    assert len(france) == sum(1 for (_, pays) in expected.aggregated if pays == "France")
+    lake.write(sales)
+    for pays in countries(sales):
+        answer = client.get(f"/api/aggregated_sales?pays={pays}").get_json()
+        assert answer == expected.aggregated_sales(sales, pays), pays
+    france = expected.aggregated_sales(sales, "France")
+    assert len(france) > 2
     assert client.get("/api/aggregated_sales?pays=France&limit=2").get_json() == france[:2]
+    assert client.get("/api/aggregated_sales?limit=3").get_json() == expected.aggregated_sales(sales)[:3]
     assert client.get("/api/aggregated_sales?pays=Atlantide").get_json() == []
 
 
 def test_top_products_are_the_top_ten_by_revenue(client, lake, sales) -> None:
-    expected = lake.write(sales)
+    lake.write(sales)
     rows = client.get("/api/top_products").get_json()
     assert [list(r) for r in rows] == [["produit_nom", "total_montant", "rank"]] * 10
-    assert [(r["rank"], r["produit_nom"], r["total_montant"]) for r in rows] == [
-        (rank, name, money(total)) for rank, name, total in expected.top10()
-    ]
-    assert [r["rank"] for r in client.get("/api/top_products?limit=3").get_json()] == [1, 2, 3]
+    top = expected.top_products(sales)
+    assert rows == top
+    assert client.get("/api/top_products?limit=3").get_json() == top[:3]
+
+
+def test_a_tie_at_the_tenth_place_is_decided_by_the_name(client, lake, sales) -> None:
+    revenue = {
+        name: sum(s["montant"] for s in sales if s["produit_nom"] == name)
+        for name in {"Câble HDMI", "Hub USB-C"}
+    }
+    assert revenue["Câble HDMI"] == revenue["Hub USB-C"], "the sample's tie"
+    lake.write(sales)
+    tenth = client.get("/api/top_products").get_json()[-1]
+    assert (tenth["rank"], tenth["produit_nom"]) == (10, "Câble HDMI")
 
 
 def test_hourly_sales_in_utc_with_a_time_range(client, lake, sales) -> None:
-    expected = lake.write(sales)
+    lake.write(sales)
     rows = client.get("/api/hourly_sales").get_json()
-    assert rows == [
-        {"heure": hour.strftime("%Y-%m-%dT%H:%M:%SZ"), "total_montant": money(m), "total_quantite": q}
-        for hour, (m, q) in sorted(expected.hourly.items())
-    ]
+    assert rows == expected.hourly_sales(sales)
+    assert all(r["heure"].endswith(":00:00Z") for r in rows)
     # start included, end excluded; naive means UTC; an offset is honoured.
+    start, end = datetime(2026, 11, 26, 10, tzinfo=UTC), datetime(2026, 11, 26, 11, tzinfo=UTC)
     window = client.get("/api/hourly_sales?start=2026-11-26T10:00:00&end=2026-11-26T12:00:00%2B01:00")
+    assert window.get_json() == expected.hourly_sales(sales, start, end)
     assert [r["heure"] for r in window.get_json()] == ["2026-11-26T10:00:00Z"]
-    assert client.get("/api/hourly_sales?start=2026-11-26").get_json() == rows
-    assert client.get("/api/hourly_sales?limit=1").get_json() == rows[-1:]
+    assert client.get("/api/hourly_sales?start=2026-11-26").get_json() == expected.hourly_sales(
+        sales, start=datetime(2026, 11, 26, tzinfo=UTC)
+    )
+    assert client.get("/api/hourly_sales?limit=1").get_json() == expected.hourly_sales(sales)[-1:]
     reversed_range = "start=2026-11-27T00:00:00Z&end=2026-11-26T00:00:00Z"
     assert client.get(f"/api/hourly_sales?{reversed_range}").get_json() == []
 
 
 def test_product_by_segment_for_all_countries_and_for_one(client, lake, sales) -> None:
-    expected = lake.write(sales)
+    lake.write(sales)
     rows = client.get("/api/product_by_segment").get_json()
     assert all(list(r) == ["produit", "segment", "montant"] for r in rows)
-    assert {(r["produit"], r["segment"]): r["montant"] for r in rows} == {
-        key: money(m) for key, m in expected.by_segment.items()
-    }
-    in_belgium: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for s in sales:
-        if s["pays"] == "Belgique":
-            in_belgium[(s["produit_nom"], s["segment"])] += s["montant"]
-    rows = client.get("/api/product_by_segment?pays=Belgique").get_json()
-    got = {(r["produit"], r["segment"]): r["montant"] for r in rows}
-    assert got == {k: money(m) for k, m in in_belgium.items()}
+    assert expected.by_product_and_segment(rows) == expected.product_by_segment(sales)
+    assert client.get("/api/product_by_segment?limit=2").get_json() == rows[:2]
+    for pays in countries(sales):
+        answer = client.get(f"/api/product_by_segment?pays={pays}").get_json()
+        assert expected.by_product_and_segment(answer) == expected.product_by_segment(sales, pays), pays
+    assert client.get("/api/product_by_segment?pays=Atlantide").get_json() == []
 
 
 def test_overview_totals(client, lake, sales) -> None:
     lake.write(sales)
-    overview = client.get("/api/overview").get_json()
-    revenue = sum(s["montant"] for s in sales)
-    assert overview == {
-        "pays": None,
-        "total_montant": money(revenue),
-        "total_quantite": sum(s["quantite"] for s in sales),
-        "nombre_ventes": len(sales),
-        "nombre_produits": len({s["produit_id"] for s in sales}),
-        "nombre_clients": len({s["client_id"] for s in sales}),
-        "nombre_pays": len({s["pays"] for s in sales}),
-        "panier_moyen": money(revenue / len(sales)),
-        "premiere_vente": min(s["event_timestamp"] for s in sales).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "derniere_vente": max(s["event_timestamp"] for s in sales).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    swiss = [s for s in sales if s["pays"] == "Suisse"]
-    one = client.get("/api/overview?pays=Suisse").get_json()
-    assert (one["pays"], one["nombre_ventes"], one["total_montant"], one["nombre_pays"]) == (
-        "Suisse",
-        len(swiss),
-        money(sum(s["montant"] for s in swiss)),
-        1,
+    assert client.get("/api/overview").get_json() == expected.overview(sales)
+    for pays in [*countries(sales), "Atlantide"]:
+        assert client.get(f"/api/overview?pays={pays}").get_json() == expected.overview(sales, pays), pays
+    assert expected.overview(sales, "Atlantide")["nombre_ventes"] == 0
+
+
+def test_a_sale_sent_again_counts_once_as_last_sent(client, lake, sales) -> None:
+    """A vente_id sent again (a correction, or the same record twice) replaces the earlier one."""
+    first, fourth = sales[0], sales[3]
+    corrected = sale(
+        first["vente_id"], first["produit_nom"], "Suisse", "PME", 1, "849.00", "2026-11-26T09:40:00Z"
     )
-    assert client.get("/api/overview?pays=Atlantide").get_json()["nombre_ventes"] == 0
+    sent = [*sales, corrected, dict(fourth)]
+    lake.write(sent)
+    assert client.get("/api/aggregated_sales").get_json() == expected.aggregated_sales(sent)
+    assert client.get("/api/top_products").get_json() == expected.top_products(sent)
+    assert client.get("/api/hourly_sales").get_json() == expected.hourly_sales(sent)
+    rows = client.get("/api/product_by_segment").get_json()
+    assert expected.by_product_and_segment(rows) == expected.product_by_segment(sent)
+    overview = client.get("/api/overview").get_json()
+    assert overview == expected.overview(sent)
+    assert overview["nombre_ventes"] == len(sales)
+    assert expected.aggregated_sales(sent) != expected.aggregated_sales(sales)
 
 
 FAILED_TEST = "test.ventes.montant_non_negatif"
 
 
 def test_quality_counts_rejects_and_the_last_dbt_run(client, lake, sales) -> None:
-    lake.write(sales, duplicates=2)
+    sent = [*sales, sales[2], sales[5]]  # two sales sent twice: two duplicates
+    rejects = sample_rejects()
+    lake.write(sent, rejects)
     target = lake.root / "dbt_target"
     target.mkdir(parents=True)
     (target / "run_results.json").write_text(
@@ -145,25 +157,24 @@ def test_quality_counts_rejects_and_the_last_dbt_run(client, lake, sales) -> Non
         )
     )
     quality = client.get("/api/quality").get_json()
-    assert (quality["bronze_lignes"], quality["ventes_valides"], quality["rejets"], quality["doublons"]) == (
-        len(sales) + 3 + 2,
-        len(sales),
-        3,
-        2,
-    )
-    reasons = {r["raison"]: r["nombre"] for r in quality["rejets_par_raison"]}
-    assert reasons["vente_id: missing"] == 2 and reasons["montant < 0"] == 1
-    assert {r["statut"]: r["nombre"] for r in quality["rejets_par_statut"]} == {
-        "malformed_json": 1,
-        "wrong_type": 1,
-        "ok": 1,
-    }
-    assert quality["derniers_rejets"][0]["valeur"] == '{"montant": -5}'
+    want = expected.quality(sent, rejects)
+    assert (want["bronze_lignes"], want["doublons"]) == (len(sales) + 2 + len(rejects), 2)
+    for key in (
+        "bronze_lignes",
+        "ventes_valides",
+        "rejets",
+        "doublons",
+        "derniere_ingestion",
+        "derniers_rejets",
+    ):
+        assert quality[key] == want[key], key
+    for key, name in (("rejets_par_statut", "statut"), ("rejets_par_raison", "raison")):
+        assert {r[name]: r["nombre"] for r in quality[key]} == {r[name]: r["nombre"] for r in want[key]}, key
     dbt = quality["dbt"]
     assert dbt["succes"] is False and dbt["tests"]["pass"] == 1 and dbt["tests"]["fail"] == 1
     assert dbt["echecs"] == [{"noeud": FAILED_TEST, "statut": "fail", "message": "Got 1 result"}]
     fresh = quality["fraicheur"]
-    assert fresh["donnees_au"] == max(s["ingestion_time"] for s in sales).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert fresh["donnees_au"] == want["derniere_ingestion"]
     assert not fresh["bronze"]["perime"] and not fresh["silver"]["perime"]
 
 
@@ -251,19 +262,33 @@ def test_page_and_local_charting_library(client) -> None:
 def test_hourly_sales_default_to_the_last_seven_days_of_data(client, lake) -> None:
     """Without start and end: the hours after the newest one minus 7 days; either one given,
     the range asked for."""
-    newest = datetime(2026, 11, 30, 18, tzinfo=UTC)
-    hours = [newest - timedelta(hours=6 * n) for n in range(48)]  # 12 days, every 6 hours
-    rows = [{"heure": h, "total_montant": Decimal("10.00"), "total_quantite": 1} for h in sorted(hours)]
-    write_table(lake.path("hourly_sales"), HOURLY_SCHEMA, rows)
-    iso = [h.strftime("%Y-%m-%dT%H:%M:%SZ") for h in sorted(hours)]
-    recent = [h for h, at in zip(iso, sorted(hours), strict=True) if at > newest - timedelta(days=7)]
-    assert len(recent) == 28 and recent[-1] == "2026-11-30T18:00:00Z"
-
-    answer = client.get("/api/hourly_sales").get_json()
-    assert [r["heure"] for r in answer] == recent
-    assert answer[0] == {"heure": recent[0], "total_montant": 10.0, "total_quantite": 1}
-    assert [r["heure"] for r in client.get("/api/hourly_sales?limit=2").get_json()] == recent[-2:]
-    assert [r["heure"] for r in client.get("/api/hourly_sales?start=2000-01-01").get_json()] == iso
-    assert [r["heure"] for r in client.get("/api/hourly_sales?end=2026-11-20").get_json()] == [
-        h for h in iso if h < "2026-11-20"
+    newest = datetime(2026, 11, 30, 18, 25, tzinfo=UTC)
+    # 12 days of sales, one every 6 hours, some in Paris time.
+    times = sorted(newest - timedelta(hours=6 * n) for n in range(48))
+    paris = timezone(timedelta(hours=1))
+    sales = [
+        sale(
+            n,
+            "Souris sans fil",
+            "France",
+            "PME",
+            1 + n % 3,
+            "25.50",
+            when.astimezone(paris) if n % 2 else when,
+        )
+        for n, when in enumerate(times, start=1)
     ]
+    lake.write(sales)
+    recent = expected.hourly_sales(sales)
+    every_hour = [r["heure"] for r in expected.hourly_sales(sales, start=datetime(2000, 1, 1, tzinfo=UTC))]
+    assert (recent[0]["heure"], recent[-1]["heure"]) == ("2026-11-24T00:00:00Z", "2026-11-30T18:00:00Z")
+    assert "2026-11-23T18:00:00Z" in every_hour, "an hour exactly 7 days before the newest: left out"
+
+    assert client.get("/api/hourly_sales").get_json() == recent
+    assert client.get("/api/hourly_sales?limit=2").get_json() == recent[-2:]
+    assert client.get("/api/hourly_sales?start=2000-01-01").get_json() == expected.hourly_sales(
+        sales, start=datetime(2000, 1, 1, tzinfo=UTC)
+    )
+    assert client.get("/api/hourly_sales?end=2026-11-20").get_json() == expected.hourly_sales(
+        sales, end=datetime(2026, 11, 20, tzinfo=UTC)
+    )
