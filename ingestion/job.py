@@ -21,6 +21,7 @@ through ``ventes ingest``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -347,9 +348,11 @@ def _run(
             raise query.exception()
         _wait_for_listener(listener, query)
     finally:
-        spark.streams.removeListener(listener)
         if follow:
             streaming.clear(settings)
+        # Stopped by a signal to its process group, the JVM may be gone already.
+        with contextlib.suppress(Exception):
+            spark.streams.removeListener(listener)
     return listener.batches, time.monotonic() - begin
 
 

@@ -86,7 +86,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited child not yet reaped by its parent still answers kill(0): it is gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def committed_offsets(settings: Settings) -> dict[int, int]:

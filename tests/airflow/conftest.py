@@ -22,12 +22,13 @@ from ventes.settings import Settings
 
 @pytest.fixture(scope="session")
 def airflow_overrides(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Own lake and topic (exact counts hold whatever else the session produced), an every-minute
-    schedule and one quick retry, Airflow's home inside the session's VENTES_HOME."""
+    """Own lake and topic (exact counts hold whatever else the session produced), a schedule
+    with one tick a year and one quick retry, Airflow's home inside the session's VENTES_HOME."""
     return {
         "DELTA_ROOT": str(tmp_path_factory.mktemp("airflow_lake")),
         "KAFKA_TOPIC": "airflow_ventes",
-        "PIPELINE_SCHEDULE": "* * * * *",
+        # Yearly: unpausing starts one run, for this year's tick, and no other tick comes.
+        "PIPELINE_SCHEDULE": "0 0 1 1 *",
         "PIPELINE_RETRIES": "1",
         "PIPELINE_RETRY_DELAY": "1",
         "AIRFLOW_HOME": str(test_env.airflow_home),

@@ -124,7 +124,7 @@ def test_one_dbt_build_runs_the_whole_project(sales_dag) -> None:
 
 
 def test_schedule_retries_timeouts_and_assets(sales_dag, airflow_env: Settings) -> None:
-    assert sales_dag.schedule == airflow_env.pipeline_schedule == "* * * * *"
+    assert sales_dag.schedule == airflow_env.pipeline_schedule == "0 0 1 1 *"
     assert sales_dag.catchup is False
     assert sales_dag.max_active_runs == 1
     for task in sales_dag.tasks:
