@@ -49,11 +49,17 @@ def task_states(settings: Settings, run: dict) -> dict[str, str]:
     return {t["task_id"]: t["state"] for t in airflow_local.api(settings, "GET", path)["task_instances"]}
 
 
-def _group(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
+def _running_in_group(group: int) -> list[str]:
+    """Processes of a process group still running (an exited one waiting for init to reap it,
+    a zombie, holds nothing)."""
+    left = []
+    for proc in psutil.process_iter(["pid", "status", "cmdline"]):
+        try:
+            if os.getpgid(proc.pid) == group and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                left.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])[:200]}")
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return left
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +76,7 @@ def airflow_service(
             stack.stop(airflow_env, "airflow")
     # LocalExecutor workers and task processes included (given time to exit).
     deadline = time.monotonic() + 60
-    while (left := [p.pid for p in psutil.process_iter() if _group(p.pid) == group]) and (
-        time.monotonic() < deadline
-    ):
+    while (left := _running_in_group(group)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert left == []
 
