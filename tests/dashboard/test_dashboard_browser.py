@@ -49,17 +49,32 @@ def plain(text: str) -> str:
     return re.sub(r"\s", "", text)
 
 
+@contextlib.contextmanager
+def dashboard_over(
+    test_env: Settings, folder: Path, sales: list[dict] | None
+) -> Iterator[tuple[Settings, SilverLake]]:
+    """gunicorn serving a dashboard of its own (home, lake and port) over these sales (over an
+    empty lake with None): no test sees what another one wrote, whatever their order."""
+    settings = dataclasses.replace(
+        test_env, home=folder, delta_root=folder / "delta", dashboard_port=reserve_port()
+    )
+    lake = SilverLake(settings.delta_root)
+    if sales is not None:
+        lake.write(sales)
+    settings = start_service(settings, "dashboard")
+    try:
+        yield settings, lake
+    finally:
+        stack.stop(settings, "dashboard")
+
+
 @pytest.fixture(scope="module")
 def served(
     test_env: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, SilverLake]]:
-    """gunicorn serving the dashboard over a lake of this module (empty until a test fills it)."""
-    settings = dataclasses.replace(test_env, delta_root=tmp_path_factory.mktemp("browser") / "delta")
-    settings = start_service(settings, "dashboard")
-    try:
-        yield settings, SilverLake(settings.delta_root)
-    finally:
-        stack.stop(settings, "dashboard")
+    """A dashboard before the first run: its lake is empty."""
+    with dashboard_over(test_env, tmp_path_factory.mktemp("browser_empty"), None) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +128,23 @@ def test_before_the_first_run_the_page_says_how_to_produce_data(served, page: Pa
 
 
 @pytest.fixture(scope="module")
-def filled(served) -> tuple[Settings, SilverLake, list[dict]]:
-    settings, lake = served
+def filled(
+    test_env: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, SilverLake, list[dict]]]:
+    """A dashboard over the sample sales; no test writes to its lake."""
     sales = sample_sales()
-    lake.write(sales)
-    return settings, lake, sales
+    with dashboard_over(test_env, tmp_path_factory.mktemp("browser_filled"), sales) as (settings, lake):
+        yield settings, lake, sales
+
+
+@pytest.fixture
+def refreshing(
+    test_env: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, SilverLake, list[dict]]]:
+    """A dashboard over the sample sales, for a test that builds Silver again under it."""
+    sales = sample_sales()
+    with dashboard_over(test_env, tmp_path_factory.mktemp("browser_refresh"), sales) as (settings, lake):
+        yield settings, lake, sales
 
 
 def test_charts_kpis_and_table_show_the_silver_figures(filled, page: Page) -> None:
@@ -173,18 +200,10 @@ def test_charts_kpis_and_table_show_the_silver_figures(filled, page: Page) -> No
 
 @pytest.fixture(scope="module")
 def millions(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A second dashboard, over sales in the millions of euros: the longest amounts a bar carries."""
-    home = tmp_path_factory.mktemp("browser_millions")
-    settings = dataclasses.replace(
-        test_env, home=home, delta_root=home / "delta", dashboard_port=reserve_port()
-    )
+    """A dashboard over sales in the millions of euros: the longest amounts a bar carries."""
     big = [{**s, "quantite": s["quantite"] * 2000, "montant": s["montant"] * 2000} for s in sample_sales()]
-    SilverLake(settings.delta_root).write(big)
-    settings = start_service(settings, "dashboard")
-    try:
+    with dashboard_over(test_env, tmp_path_factory.mktemp("browser_millions"), big) as (settings, _):
         yield settings
-    finally:
-        stack.stop(settings, "dashboard")
 
 
 @pytest.mark.parametrize("figures", ["filled", "millions"])
@@ -236,9 +255,9 @@ def test_country_filter_and_sortable_table(filled, page: Page) -> None:
     expect(page.locator('[data-kpi="nombre_ventes"]')).to_have_text(str(len(sales)))
 
 
-def test_the_page_refreshes_itself_after_a_new_build(filled, page: Page) -> None:
+def test_the_page_refreshes_itself_after_a_new_build(refreshing, page: Page) -> None:
     """A new dbt build (new commits) shows up without reloading, with a warning when Silver lags."""
-    settings, lake, sales = filled
+    settings, lake, sales = refreshing
     open_dashboard(page, settings)
     refreshes = int(page.locator("body").get_attribute("data-refreshes"))
     late = sale(99, "Casque audio", "France", "PME", 2, "149.95", datetime(2026, 11, 26, 12, 5, tzinfo=UTC))
