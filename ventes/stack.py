@@ -651,11 +651,35 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+    _kill_stragglers(pid)
     path.unlink(missing_ok=True)
     return "stopped"
+
+
+def _kill_stragglers(group: int, timeout: float = 10.0) -> None:
+    """SIGKILL what is left of a service's own process group: the service itself if it did not
+    stop in time, and any child forked while it was stopping (a LocalExecutor task starting,
+    say), which would otherwise outlive it. Bounded: exited members may await their reaper."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        _reap(group)
+        time.sleep(0.2)
+
+
+def _reap(group: int) -> None:
+    """Collect exited members of ``group`` that are this process's children (a process that
+    started the service itself, such as a test, is their parent until it waits for them)."""
+    while True:
+        try:
+            reaped, _ = os.waitpid(-group, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if reaped == 0:
+            return
 
 
 def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
