@@ -77,11 +77,7 @@ def kafka_topic(args: argparse.Namespace) -> None:
             f"at {settings.kafka_bootstrap_servers}"
         )
     ensure_topic(settings, args.replication_factor, args.min_insync_replicas)
-    admin = admin_client(settings)
-    try:
-        (topic,) = admin.describe_topics([settings.kafka_topic])
-    finally:
-        admin.close()
+    topic = _described_topic(settings, deadline)
     replicas = {len(p["replica_nodes"]) for p in topic["partitions"]}
     print(
         f"topic {settings.kafka_topic}: {len(topic['partitions'])} partitions, "
@@ -92,6 +88,22 @@ def kafka_topic(args: argparse.Namespace) -> None:
             f"topic {settings.kafka_topic} exists with replication factor {sorted(replicas)}, "
             f"not {args.replication_factor}: delete it or recreate the brokers' volumes"
         )
+
+
+def _described_topic(settings: settings_module.Settings, deadline: float) -> dict:
+    """The topic as the brokers describe it, once its partitions show: a topic just created
+    is listed by a broker before that broker has its partitions' metadata."""
+    from ventes.kafka_admin import admin_client
+
+    while True:
+        admin = admin_client(settings)
+        try:
+            (topic,) = admin.describe_topics([settings.kafka_topic])
+        finally:
+            admin.close()
+        if topic["partitions"] or time.monotonic() > deadline:
+            return topic
+        time.sleep(1)
 
 
 def _http_json(url: str) -> object:
