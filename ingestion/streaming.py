@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ventes.errors import VentesError
+from ventes.net import pid_alive
 from ventes.settings import Settings
 
 # A heartbeat older than this means the following job is gone (killed, or its host is down).
@@ -74,24 +75,9 @@ def following_job(settings: Settings) -> Heartbeat | None:
     found = read_heartbeat(settings)
     if found is None or found.age > HEARTBEAT_STALE_AFTER:
         return None
-    if found.host == socket.gethostname() and not _pid_alive(found.pid):
+    if found.host == socket.gethostname() and not pid_alive(found.pid):
         return None  # killed on this host: no need to wait for the heartbeat to age
     return found
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # An exited child not yet reaped by its parent still answers kill(0): it is gone.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def committed_offsets(settings: Settings) -> dict[int, int]:

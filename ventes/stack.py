@@ -23,7 +23,7 @@ from pathlib import Path
 from ingestion.streaming import following_job
 from ventes import airflow_local, jars, logfiles
 from ventes.errors import VentesError
-from ventes.net import port_open
+from ventes.net import pid_alive, port_open
 from ventes.settings import Settings
 from ventes.spark import SPARK_HOME, SPARK_SUBMIT, daemon_env, delta_conf, metastore_conf
 
@@ -67,7 +67,7 @@ def read_pid(settings: Settings, name: str) -> int | None:
         pid = int(fields[0])
     except (FileNotFoundError, ValueError, IndexError):
         return None
-    if not _alive(pid):
+    if not pid_alive(pid):
         return None
     if len(fields) > 1:
         return pid if fields[1] == _start_time(pid) else None
@@ -111,21 +111,6 @@ def _started_here(settings: Settings, name: str, pid: int) -> bool:
     except (VentesError, OSError):
         return False
     return len(cmdline) >= len(command) and cmdline[len(cmdline) - len(command) :] == command
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); it is dead for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
 
 
 def rss_bytes(pid: int) -> int:
@@ -598,7 +583,7 @@ def start(settings: Settings, svc: Service) -> str:
         write_pid(settings, svc.name, pid)
     deadline = time.monotonic() + svc.start_timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             pid_file(settings, svc.name).unlink(missing_ok=True)
             failure = None if port is None else _bind_failure(log, since, port)
             if failure is not None:
@@ -649,7 +634,7 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> str:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)
     _kill_stragglers(pid)
     path.unlink(missing_ok=True)
