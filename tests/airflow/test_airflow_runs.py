@@ -10,6 +10,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -81,21 +82,29 @@ def airflow_service(
     assert left == []
 
 
+@dataclass(frozen=True)
+class ScheduledRun:
+    run: dict
+    states: dict[str, str]
+    began: float
+    sales: list[dict]  # read back from Kafka as the run ended, before any other run adds to it
+
+
 @pytest.fixture(scope="module")
-def scheduled_run(airflow_service: Settings) -> tuple[dict, dict[str, str], float]:
+def scheduled_run(airflow_service: Settings) -> ScheduledRun:
     """Unpaused, the DAG's scheduled run (its latest tick), demo sales on."""
     settings = airflow_service
-    begin = time.time()
+    began = time.time()
     airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
     try:
         run = wait_for_run(settings, "scheduled")
     finally:
         airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
-    return run, task_states(settings, run), begin
+    return ScheduledRun(run, task_states(settings, run), began, produced_sales(settings))
 
 
-def test_the_scheduler_runs_every_task_once(scheduled_run: tuple, airflow_service: Settings) -> None:
-    run, states, _ = scheduled_run
+def test_the_scheduler_runs_every_task_once(scheduled_run: ScheduledRun, airflow_service: Settings) -> None:
+    run, states = scheduled_run.run, scheduled_run.states
     assert (run["run_type"], run["state"]) == ("scheduled", "success"), states
     assert set(states.values()) == {"success"}, states
     # Each model and its tests is a task of its own, next to the one dbt build.
@@ -183,17 +192,19 @@ def served(settings: Settings) -> dict[str, list[dict]]:
 
 
 def test_seed_apis_serve_the_totals_of_the_sales_the_run_produced(
-    scheduled_run: tuple, airflow_service: Settings
+    scheduled_run: ScheduledRun, airflow_service: Settings
 ) -> None:
-    sales = produced_sales(airflow_service)
+    sales = scheduled_run.sales
     assert len(sales) == airflow_pipeline.DEFAULT_DEMO_SALES
     assert served(airflow_service) == expected_answers(sales)
 
 
-def test_dashboard_shows_the_build_airflow_ran(scheduled_run: tuple, airflow_service: Settings) -> None:
+def test_dashboard_shows_the_build_airflow_ran(
+    scheduled_run: ScheduledRun, airflow_service: Settings
+) -> None:
     from dashboard import create_app
 
-    _, _, begin = scheduled_run
+    begin = scheduled_run.began
     results = json.loads((airflow_service.dbt_target_dir / "run_results.json").read_text())
     built = datetime.fromisoformat(results["metadata"]["generated_at"].replace("Z", "+00:00"))
     assert built.timestamp() >= begin
@@ -219,7 +230,7 @@ def constraint_new_sales_break(settings: Settings) -> Iterator[None]:
 
 
 def test_a_failing_model_fails_its_task_and_readers_keep_the_last_version(
-    scheduled_run: tuple, airflow_service: Settings
+    scheduled_run: ScheduledRun, airflow_service: Settings
 ) -> None:
     from dashboard import create_app
 
