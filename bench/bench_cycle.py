@@ -41,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.airflow import rest
 from tests.ports import reserve_ports
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -52,7 +53,7 @@ def ventes(*args: str, env: dict[str, str] | None = None) -> float:
     """Run ``ventes ARGS`` as a user does (a fresh process); its wall time."""
     begin = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "ventes.cli", *args], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "stack.cli", *args], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise SystemExit(f"ventes {' '.join(args)} failed:\n{result.stdout[-1500:]}\n{result.stderr[-1500:]}")
@@ -93,32 +94,29 @@ class Bench:
         return ventes("transform")
 
     def dag_run(self) -> float:
-        from ventes import airflow_local
 
         begin = time.monotonic()
-        run = airflow_local.api(
+        run = rest.api(
             self.settings,
             "POST",
             f"{DAG_PATH}/dagRuns",
             {"logical_date": None, "conf": {"demo_sales_count": self.sales}},
         )
         path = f"{DAG_PATH}/dagRuns/{run['dag_run_id']}"
-        while (state := airflow_local.api(self.settings, "GET", path)["state"]) not in ("success", "failed"):
+        while (state := rest.api(self.settings, "GET", path)["state"]) not in ("success", "failed"):
             time.sleep(0.2)
         seconds = time.monotonic() - begin
         if state != "success":
             raise SystemExit(f"DAG run {run['dag_run_id']} failed; logs under {self.settings.airflow_home}")
-        self.dag_breakdown.append(breakdown(airflow_local.api(self.settings, "GET", f"{path}/taskInstances")))
+        self.dag_breakdown.append(breakdown(rest.api(self.settings, "GET", f"{path}/taskInstances")))
         return seconds
 
     def wait_for_scheduled_run(self) -> None:
-        from ventes import airflow_local
 
         path = f"{DAG_PATH}/dagRuns?run_type=scheduled"
         deadline = time.monotonic() + 900
         while not any(
-            r["state"] in ("success", "failed")
-            for r in airflow_local.api(self.settings, "GET", path)["dag_runs"]
+            r["state"] in ("success", "failed") for r in rest.api(self.settings, "GET", path)["dag_runs"]
         ):
             if time.monotonic() > deadline:
                 raise SystemExit("the DAG's first scheduled run did not end within 15 minutes")
@@ -222,12 +220,12 @@ def where_the_time_goes(bench: Bench) -> None:
     """One ``ventes transform`` and one original Bronze job, taken apart."""
     import psutil
 
-    from ventes import stack
+    from stack import processes
 
     settings = bench.settings
     bench.produce()
     ventes("ingest")
-    thrift = psutil.Process(stack.read_pid(settings, "thrift"))
+    thrift = psutil.Process(processes.read_pid(settings, "thrift"))
     cpu_before = sum(thrift.cpu_times()[:2])
     wall = ventes("transform")
     cpu = sum(thrift.cpu_times()[:2]) - cpu_before
@@ -291,17 +289,18 @@ def main() -> None:
         # Yearly: no scheduled run gets in the way of the triggered ones.
         PIPELINE_SCHEDULE="0 0 1 1 *",
     )
-    from ventes import airflow_local, stack
+
+    from stack import processes
 
     bench = Bench(home, args.sales)
     finished = False
     try:
         begin = time.monotonic()
-        stack.up(bench.settings, list(SERVICES), echo=lambda line: None)
+        processes.up(bench.settings, list(SERVICES), echo=lambda line: None)
         print(f"stack up in {time.monotonic() - begin:.0f}s: {', '.join(SERVICES)}", flush=True)
         # Unpausing starts a run for the latest tick of the schedule: let it end (a warm-up) so
         # that no two builds ever run at once.
-        airflow_local.api(bench.settings, "PATCH", DAG_PATH, {"is_paused": False})
+        rest.api(bench.settings, "PATCH", DAG_PATH, {"is_paused": False})
         bench.wait_for_scheduled_run()
         report(rounds(bench, args.rounds), bench)
         where_the_time_goes(bench)
@@ -309,7 +308,7 @@ def main() -> None:
             measure_freshness(bench, args.freshness)
         finished = True
     finally:
-        stack.down(bench.settings, echo=lambda line: None)
+        processes.down(bench.settings, echo=lambda line: None)
         if finished:
             shutil.rmtree(home, ignore_errors=True)
         else:
@@ -318,15 +317,16 @@ def main() -> None:
 
 def measure_freshness(bench: Bench, samples: int) -> None:
     """From sales produced to sales served, with the DAG scheduled every minute."""
-    from ventes import airflow_local, stack
-    from ventes.airflow_pipeline import PRODUCE_VARIABLE
 
-    airflow_local.api(bench.settings, "PATCH", DAG_PATH, {"is_paused": True})
-    stack.stop(bench.settings, "airflow")
+    from orchestration.tasks import PRODUCE_VARIABLE
+    from stack import processes
+
+    rest.api(bench.settings, "PATCH", DAG_PATH, {"is_paused": True})
+    processes.stop(bench.settings, "airflow")
     settings = dataclasses.replace(bench.settings, pipeline_schedule="* * * * *")
-    stack.start(settings, stack.service("airflow"))
-    airflow_local.api(settings, "POST", "/api/v2/variables", {"key": PRODUCE_VARIABLE, "value": "false"})
-    airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
+    processes.start(settings, processes.service("airflow"))
+    rest.api(settings, "POST", "/api/v2/variables", {"key": PRODUCE_VARIABLE, "value": "false"})
+    rest.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
     print("\nfreshness, DAG every minute, demo sales off:", flush=True)
     latencies = []
     for number in range(samples):

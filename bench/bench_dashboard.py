@@ -40,10 +40,11 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from ingestion.catalogue import PAYS, PRODUCTS  # noqa: E402
+from services import catalogue  # noqa: E402
 from tests.ports import reserve_port  # noqa: E402
-from ventes import jars, stack  # noqa: E402
+from ventes import jars  # noqa: E402
 from ventes import settings as settings_module  # noqa: E402
-from ventes.spark import delta_conf  # noqa: E402
+from ventes.spark import child_env, delta_conf  # noqa: E402
 
 PATH = "/api/aggregated_sales"
 
@@ -212,13 +213,13 @@ def write_aggregates(spark, path: Path) -> int:
 
 def start_gunicorn(settings: settings_module.Settings, workers: int, log: Path) -> subprocess.Popen:
     command = [
-        str(stack.GUNICORN), "--bind", f"127.0.0.1:{settings.dashboard_port}",
+        str(catalogue.GUNICORN), "--bind", f"127.0.0.1:{settings.dashboard_port}",
         "--workers", str(workers), "--threads", "4", "--no-control-socket",
         "--access-logfile", str(log), "--chdir", str(ROOT), "dashboard:create_app()",
     ]  # fmt: skip
     return subprocess.Popen(
         command,
-        env=stack.child_env(settings),
+        env=child_env(settings),
         stdout=subprocess.DEVNULL,
         stderr=open(log.with_suffix(".err"), "wb"),
         start_new_session=True,

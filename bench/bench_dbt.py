@@ -27,7 +27,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ingestion.bronze import BRONZE_SCHEMA
-from ventes import dbt, jars, stack
+from stack import processes
+from transformation import dbt
+from ventes import jars
 from ventes import settings as settings_module
 from ventes.settings import Settings
 from ventes.spark import delta_conf
@@ -110,7 +112,7 @@ def thrift_cpu_seconds(settings: Settings) -> float:
     it barely moves when other programs load the machine."""
     import psutil
 
-    pid = stack.read_pid(settings, "thrift")
+    pid = processes.read_pid(settings, "thrift")
     assert pid is not None, "the Thrift server is not running"
     root = psutil.Process(pid)
     total = 0.0
@@ -158,7 +160,7 @@ def main() -> None:
     try:
         for history, settings in lanes.items():
             print(f"history {history:>9,}: Thrift server on port {settings.thrift_port}", flush=True)
-            stack.start(settings, stack.service("thrift"))
+            processes.start(settings, processes.service("thrift"))
             if history:
                 old = now - timedelta(days=1)
                 append_bronze(settings, bronze_sales(spark, 1, history, old, days=30))
@@ -180,7 +182,7 @@ def main() -> None:
                 )
     finally:
         for settings in lanes.values():
-            stack.stop(settings, "thrift")
+            processes.stop(settings, "thrift")
         spark.stop()
         shutil.rmtree(root, ignore_errors=True)
     (base, loaded), (base_cpu, loaded_cpu) = (

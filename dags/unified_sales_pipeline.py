@@ -23,14 +23,15 @@ from datetime import UTC, datetime
 from airflow.sdk import Param, TriggerRule, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ventes import airflow_pipeline as pipeline
+from orchestration import dbt_group
+from orchestration import tasks as pipeline
 from ventes import settings as settings_module
 
 SETTINGS = settings_module.load()
 
 
 @dag(
-    dag_id="unified_sales_pipeline",
+    dag_id=pipeline.DAG_ID,
     schedule=SETTINGS.pipeline_schedule,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
@@ -82,7 +83,7 @@ def unified_sales_pipeline() -> None:
         return pipeline.verify_final_output(settings_module.load(), bronze["bronze_rows"])
 
     bronze = check_bronze_data_ready()
-    dbt_build = pipeline.dbt_task_group(SETTINGS)
+    dbt_build = dbt_group.dbt_task_group()
     check_infrastructure() >> produce_sales_data() >> run_bronze_processing() >> bronze
     bronze >> dbt_build >> verify_final_output(bronze)
 

@@ -8,7 +8,6 @@ ints, times as ISO-8601 UTC strings ending in ``Z``.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.reader import DeltaReader, Snapshot, TableUnreadable
+from transformation import results
+from ventes.contract import SILVER_TABLES
 
 AGGREGATES = "ventes_aggreges"
 TOP_PRODUCTS = "top_produits"
@@ -26,7 +27,6 @@ BY_SEGMENT = "ventes_par_segment"
 CLEAN = "ventes_clean"
 REJECTS = "ventes_rejets"
 QUALITY = "pipeline_quality"
-SILVER_TABLES = (CLEAN, REJECTS, AGGREGATES, TOP_PRODUCTS, HOURLY, BY_SEGMENT, QUALITY)
 
 # What /api/hourly_sales answers without start and end: the hours of the last 7 days of data
 # (after the newest hour minus this), not the whole history.
@@ -402,31 +402,23 @@ class DbtResults:
 
 
 def _summarise_run_results(path: Path) -> dict[str, Any] | None:
-    try:
-        document = json.loads(path.read_text())
-        results = document.get("results") or []
-        metadata = document.get("metadata") or {}
-    except (OSError, ValueError, AttributeError):
+    document = results.read(path)
+    if document is None:
         return None  # being rewritten by a running dbt; the next request reads it again
-    tests: Counter[str] = Counter()
-    models: Counter[str] = Counter()
-    failures = []
-    for result in results:
-        if not isinstance(result, dict):
-            continue
-        unique_id = str(result.get("unique_id", ""))
-        status = str(result.get("status", "unknown"))
-        (tests if unique_id.startswith("test.") else models)[status] += 1
-        if status in ("fail", "error", "warn"):
-            failures.append(
-                {"noeud": unique_id, "statut": status, "message": str(result.get("message") or "")[:300]}
-            )
-    failed = sum(tests[s] for s in ("fail", "error")) + models["error"]
+    nodes = results.node_results(document)
+    tests = Counter(n.status for n in nodes if n.is_test)
+    models = Counter(n.status for n in nodes if not n.is_test)
+    failures = [
+        {"noeud": n.unique_id, "statut": n.status, "message": n.message[:300]}
+        for n in nodes
+        if n.failed or n.status == "warn"
+    ]
+    metadata = document.get("metadata") or {}
     return {
         "commande": (document.get("args") or {}).get("which"),
         "termine_a": metadata.get("generated_at"),
         "duree_secondes": round(float(document.get("elapsed_time") or 0.0), 1),
-        "succes": failed == 0,
+        "succes": not any(n.failed for n in nodes),
         "tests": {s: tests[s] for s in ("pass", "fail", "warn", "error", "skipped")},
         "modeles": {s: models[s] for s in ("success", "error", "skipped")},
         "echecs": failures[:20],

@@ -23,8 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deltalake import DeltaTable, QueryBuilder
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from ventes import delta
 
 T = TypeVar("T")
 
@@ -147,9 +149,7 @@ class Snapshot:
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Run SQL over this version, registered as ``t``; rows as dicts of Python values."""
-        result = QueryBuilder().register("t", self.table).execute(sql).read_all()
-        columns = {name: result.column(name).to_pylist() for name in result.column_names}
-        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        return delta.rows(self.table, sql)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 # Entry point of the project image: the first argument names the role of the container.
 #
 #   thrift | dashboard | bronze   the services `ventes up` runs locally, same commands
-#   spark-master | spark-worker | kafka-topic | health    see docker/serve.py
+#   spark-master | spark-worker | kafka-topic | health    see services/container.py
 #   dbt-docs                  generate the dbt docs, then serve them on $DBT_DOCS_PORT
 #   airflow-init              migrate Airflow's database, create the admin user, compile the dbt manifest
 #   anything else             run as a command: `airflow scheduler`, `ventes produce --count 100`
@@ -13,10 +13,10 @@ role="${1:-ventes}"
 
 case "$role" in
   thrift | dashboard | bronze)
-    exec python /app/docker/serve.py service "$role"
+    exec python -m services.container service "$role"
     ;;
   spark-master | spark-worker | kafka-topic | health)
-    exec python /app/docker/serve.py "$role" "$@"
+    exec python -m services.container "$role" "$@"
     ;;
   dbt-docs)
     ventes docs --no-serve
@@ -33,7 +33,7 @@ case "$role" in
     printf '%s\n%s\n' "$AIRFLOW_ADMIN_PASSWORD" "$AIRFLOW_ADMIN_PASSWORD" \
       | setsid --wait airflow users create --role Admin --username "${AIRFLOW_ADMIN_USER:-admin}" \
           --email "${AIRFLOW_ADMIN_EMAIL:-admin@localhost}" --firstname Airflow --lastname Admin
-    python -c 'from ventes import airflow_local, settings; airflow_local.compile_manifest(settings.load())'
+    python -c 'from transformation import manifest; from ventes import settings; manifest.compile_manifest(settings.load())'
     echo "airflow-init: database migrated, admin user present, dbt manifest compiled"
     ;;
   *)

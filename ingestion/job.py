@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -31,18 +30,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from ingestion import streaming
+from ingestion import offsets, session, streaming
 from ingestion.bronze import BRONZE_SCHEMA, PARTITION_COLUMN, to_bronze
 from ingestion.producer import check_reachable, unreachable
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
-APP_NAME = "ventes-bronze"
 # Short: a one-off ingestion waiting on the following job waits about this long for a batch.
 FOLLOW_INTERVAL = "1 second"
-LOG_NAME = "ingest.log"
 DATA_LOSS_MARKERS = (
     "KAFKA_DATA_LOSS",
     "Some data may have been lost",
@@ -60,59 +56,6 @@ class IngestReport:
     bronze_rows: int | None  # None when the following job ingested (nothing counted Bronze)
 
 
-def log_file(settings: Settings) -> Path:
-    return settings.log_dir / LOG_NAME
-
-
-def _log4j_config(settings: Settings) -> Path:
-    """Spark's own log goes to ``LOG_NAME`` (WARN and up), never to the terminal."""
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.log_dir / "ingest-log4j2.properties"
-    path.write_text(
-        "rootLogger.level = WARN\n"
-        "rootLogger.appenderRef.file.ref = FILE\n"
-        "appender.file.type = File\n"
-        "appender.file.name = FILE\n"
-        f"appender.file.fileName = {log_file(settings)}\n"
-        "appender.file.append = true\n"
-        "appender.file.layout.type = PatternLayout\n"
-        "appender.file.layout.pattern = %d{ISO8601} %p %c{1}: %m%n%ex\n"
-        # Known, harmless start-up warnings of a local session.
-        "logger.native.name = org.apache.hadoop.util.NativeCodeLoader\nlogger.native.level = ERROR\n"
-    )
-    return path
-
-
-def spark_session(settings: Settings, extra_conf: dict[str, str] | None = None):
-    """The job's session: the project's Delta conf, quiet logs, UTC; reuses an active one.
-
-    Returns the session and whether this call created it (then the caller stops it).
-    """
-    from pyspark.sql import SparkSession
-
-    from ventes import jars
-    from ventes.spark import delta_conf
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active, False
-    jars.ensure_jars(settings)
-    builder = SparkSession.builder.master(settings.spark_master).appName(APP_NAME)
-    conf = delta_conf(settings)
-    conf.update(
-        {
-            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_config(settings)}",
-            "spark.ui.showConsoleProgress": "false",
-            **(extra_conf or {}),
-        }
-    )
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("WARN")
-    return session, True
-
-
 def ensure_bronze_table(spark, settings: Settings) -> None:
     """Create the empty Bronze table by path with its explicit schema, unless it exists."""
     from delta.tables import DeltaTable
@@ -127,98 +70,15 @@ def ensure_bronze_table(spark, settings: Settings) -> None:
     )
 
 
-def bronze_offsets(spark, settings: Settings) -> dict[int, int]:
-    """The last offset Bronze holds for each partition of the topic."""
-    from pyspark.sql import functions as F
-
-    rows = (
-        spark.read.format("delta")
-        .load(str(settings.bronze_path))
-        .where(F.col("topic") == settings.kafka_topic)
-        .groupBy("partition")
-        .agg(F.max("offset").alias("last"))
-        .collect()
-    )
-    return {row["partition"]: row["last"] for row in rows}
-
-
-def kafka_offsets(settings: Settings) -> dict[int, tuple[int, int]]:
-    """``partition -> (earliest, end)`` of the topic, as Kafka holds it now."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="ventes-ingest-offsets",
-        enable_auto_commit=False,
-    )
-    try:
-        parts = [
-            TopicPartition(settings.kafka_topic, p)
-            for p in sorted(consumer.partitions_for_topic(settings.kafka_topic) or ())
-        ]
-        earliest = consumer.beginning_offsets(parts)
-        end = consumer.end_offsets(parts)
-    finally:
-        consumer.close()
-    return {tp.partition: (earliest[tp], end[tp]) for tp in parts}
-
-
-def _starting_offsets(settings: Settings, done: dict[int, int], skip_lost: bool) -> tuple[str, list[str]]:
-    """``startingOffsets`` for a new checkpoint, and the ranges skipped knowingly."""
-    if not done:
-        return "earliest", []
-    start: dict[str, int] = {}
-    skipped = []
-    for partition, (earliest, end) in kafka_offsets(settings).items():
-        following = done.get(partition, -1) + 1
-        if skip_lost and following > end:
-            # The topic was recreated: its offsets began again below what Bronze holds.
-            skipped.append(
-                f"partition {partition}: Kafka ends at {end}, before Bronze's offset "
-                f"{following - 1} (topic recreated?); starting at its earliest, {earliest}"
-            )
-            following = earliest
-        elif skip_lost and following < earliest:
-            skipped.append(
-                f"partition {partition}: offsets {following}..{earliest - 1} "
-                f"({earliest - following} records) deleted by Kafka before ingestion"
-            )
-            following = earliest
-        start[str(partition)] = following
-    return json.dumps({settings.kafka_topic: start}), skipped
-
-
-def _checkpoint_started(settings: Settings) -> bool:
-    return (settings.checkpoint_dir / "offsets").is_dir()
-
-
-def _set_checkpoint_aside(settings: Settings) -> Path | None:
-    if not settings.checkpoint_dir.exists():
-        return None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = settings.checkpoint_dir.with_name(f"{settings.checkpoint_dir.name}.lost-offsets-{stamp}")
-    settings.checkpoint_dir.rename(target)
-    return target
-
-
-def _data_loss_error(settings: Settings) -> VentesError:
-    return VentesError(
-        f"Kafka no longer holds offsets of {settings.kafka_topic} that the Bronze checkpoint still "
-        f"needs (retention deleted them, or the topic was recreated); nothing was skipped. To accept "
-        f"the gap and go on from the oldest offsets Kafka still holds, run "
-        f"`ventes ingest --skip-lost-offsets` (the old checkpoint is kept aside); to avoid it, ingest "
-        f"more often than the topic's retention.ms"
-    )
-
-
 def _user_error(settings: Settings, exc: BaseException) -> VentesError:
     """One line for a Spark/Kafka failure; the stack trace goes to the log file."""
     text = str(exc)
     if any(marker in text for marker in DATA_LOSS_MARKERS):
-        return _data_loss_error(settings)
+        return offsets.data_loss_error(settings)
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return VentesError(
-        f"ingestion into {settings.bronze_path} failed: {first[:300]} (details in {log_file(settings)})"
+        f"ingestion into {settings.bronze_path} failed: {first[:300]} "
+        f"(details in {session.log_file(settings)})"
     )
 
 
@@ -226,7 +86,7 @@ def _log_exception(settings: Settings, exc: BaseException) -> None:
     import traceback
 
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_file(settings), "a") as out:
+    with open(session.log_file(settings), "a") as out:
         out.write(f"{datetime.now(UTC).isoformat()} ERROR ingestion.job: {exc!r}\n")
         traceback.print_exception(exc, file=out)
 
@@ -262,7 +122,7 @@ def _start_query(spark, settings: Settings, follow: bool, starting_offsets: str)
         .outputMode("append")
         .partitionBy(PARTITION_COLUMN)
         .option("checkpointLocation", str(settings.checkpoint_dir))
-        .queryName(APP_NAME)
+        .queryName(session.APP_NAME)
     )
     writer = writer.trigger(processingTime=FOLLOW_INTERVAL) if follow else writer.trigger(availableNow=True)
     return writer.start(str(settings.bronze_path))
@@ -281,7 +141,7 @@ def _progress_listener():
 
         def onQueryProgress(self, event) -> None:
             progress = event.progress
-            if progress.name != APP_NAME:
+            if progress.name != session.APP_NAME:
                 return
             self.last_batch = progress.batchId
             if not progress.numInputRows:
@@ -324,12 +184,14 @@ def _run(
 ) -> tuple[int, float]:
     """Run the query until drained (or stopped); returns (batches with rows, seconds)."""
     if skip_lost:
-        aside = _set_checkpoint_aside(settings)
+        aside = offsets.set_checkpoint_aside(settings)
         if aside is not None:
             print(f"previous checkpoint kept at {aside}")
     starting, skipped = ("earliest", [])
-    if not _checkpoint_started(settings):
-        starting, skipped = _starting_offsets(settings, bronze_offsets(spark, settings), skip_lost)
+    if not offsets.checkpoint_started(settings):
+        starting, skipped = offsets.starting_offsets(
+            settings, offsets.bronze_offsets(spark, settings), skip_lost
+        )
     for line in skipped:
         print(f"skipping knowingly: {line}")
 
@@ -380,7 +242,7 @@ def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = F
     if job is not None:
         return _catch_up(settings, job)
 
-    spark, owned = spark_session(settings)
+    spark, owned = session.spark_session(settings)
     try:
         ensure_bronze_table(spark, settings)
         before = _count(spark, settings)

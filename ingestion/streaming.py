@@ -123,7 +123,7 @@ def catch_up(
     Returns the number of offsets committed meanwhile. Raises VentesError when the job stops
     beating or the wait exceeds ``timeout``.
     """
-    from ingestion.job import kafka_offsets
+    from ingestion.offsets import kafka_offsets
 
     target = kafka_offsets(settings)
     before = committed_offsets(settings)

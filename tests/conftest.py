@@ -10,14 +10,14 @@ Tests that start a JVM, a broker, a browser, Airflow or dbt against a Thrift ser
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 
 import pytest
 
+from stack import processes
+from tests.environment import env_overrides
 from tests.ports import reserve_port, start_service
-from ventes import jars, stack
+from ventes import jars
 from ventes import settings as settings_module
 
 # A test using one of these fixtures starts a JVM, a broker or a database server.
@@ -28,21 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
-
-
-@contextlib.contextmanager
-def env_overrides(**overrides: str) -> Iterator[None]:
-    """Set environment variables for the duration of a block (any fixture scope)."""
-    saved = {k: os.environ.get(k) for k in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +57,7 @@ def _service(settings: settings_module.Settings, name: str) -> Iterator[settings
     try:
         yield settings
     finally:
-        stack.stop(settings, name)
+        processes.stop(settings, name)
 
 
 @pytest.fixture(scope="session")

@@ -169,21 +169,21 @@ def with_fresh_ports(settings: Settings, name: str) -> tuple[Settings, dict[str,
 
 def start_service(settings: Settings, name: str, attempts: int = 3, export: bool = False) -> Settings:
     """Start a service of ``ventes.stack`` and wait until it answers, on other ports while its
-    port turns out to be taken (:class:`ventes.stack.PortTaken`).
+    port turns out to be taken (:class:`ventes.processes.PortTaken`).
 
     Returns the settings the service runs with. With ``export``, the new ports of a retry are also
     set in ``os.environ``, so that settings loaded later agree (for the session's own services;
     the session's overrides restore the variables at its end).
     """
-    from ventes import stack
+    from stack import processes
 
     # A broker formatted on this attempt recorded its controller port; a retry formats anew.
     kafka_formatted = (settings.kafka_data_dir / "logs" / "meta.properties").exists()
     for attempt in range(1, attempts + 1):
         try:
-            stack.start(settings, stack.service(name))
+            processes.start(settings, processes.service(name))
             return settings
-        except stack.PortTaken as exc:
+        except processes.PortTaken as exc:
             if attempt == attempts:
                 raise
             warnings.warn(f"{exc} (attempt {attempt} of {attempts}: retrying on another port)", stacklevel=2)

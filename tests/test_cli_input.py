@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ventes import cli, stack
+from stack import cli, processes
 
-KNOWN = ", ".join(svc.name for svc in stack.SERVICES)
+SERVICE_NAMES = [svc.name for svc in processes.SERVICES]
+KNOWN = ", ".join(SERVICE_NAMES)
 
 # (argv, the error line after "ventes <cmd>: error: ")
 BAD_ARGUMENTS = [
@@ -59,7 +60,7 @@ def test_bad_argument_is_one_line_and_exit_2(
 GOOD_ARGUMENTS = [
     (["up"], {"services": []}),
     (["up", "kafka", "thrift"], {"services": ["kafka", "thrift"]}),
-    (["down", *[svc.name for svc in stack.SERVICES]], {"services": [svc.name for svc in stack.SERVICES]}),
+    (["down", *SERVICE_NAMES], {"services": SERVICE_NAMES}),
     (["produce", "--count", "5", "--rate", "0.5"], {"count": 5, "rate": 0.5}),
     (["produce", "--seed", "-7", "--bad-ratio", "1"], {"seed": -7, "bad_ratio": 1.0}),
     (["produce", "--bad-ratio", "0"], {"bad_ratio": 0.0, "rate": None, "count": 50}),

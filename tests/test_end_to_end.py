@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.conftest import env_overrides
+from stack import processes
+from tests.environment import env_overrides
 from tests.ports import start_service
 from ventes import settings as settings_module
-from ventes import stack
 from ventes.kafka_admin import ensure_topic
 from ventes.settings import Settings
 
@@ -35,7 +35,7 @@ SALES = 50
 
 def ventes(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "ventes.cli", *args],
+        [sys.executable, "-m", "stack.cli", *args],
         env=settings.env_for_children(),
         capture_output=True,
         text=True,
@@ -101,7 +101,7 @@ def pipeline(kafka: Settings, thrift: Settings, tmp_path_factory: pytest.TempPat
         try:
             yield settings, events
         finally:
-            stack.stop(settings, "dashboard")
+            processes.stop(settings, "dashboard")
 
 
 def test_aggregated_sales(pipeline: tuple) -> None:

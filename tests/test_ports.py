@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from stack import processes
 from tests import ports
-from tests.conftest import env_overrides
+from tests.environment import env_overrides
 from ventes import settings as settings_module
-from ventes import stack
+from ventes.net import port_open
 from ventes.settings import PROJECT_ROOT
 
 
@@ -132,6 +133,6 @@ def test_a_service_whose_port_is_taken_restarts_on_another(tmp_path: Path) -> No
             try:
                 assert running.dashboard_port != port
                 assert running.dashboard_port in ports.held()
-                assert stack.port_open("127.0.0.1", running.dashboard_port)
+                assert port_open("127.0.0.1", running.dashboard_port)
             finally:
-                stack.stop(running, "dashboard")
+                processes.stop(running, "dashboard")

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from stack import processes
 from tests.ports import reserve_ports
-from ventes import stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
-SERVICES = [svc.name for svc in stack.SERVICES]
+SERVICES = [svc.name for svc in processes.SERVICES]
 # Variables of the test session that a user's shell would not have.
 OWN_PREFIXES = ("VENTES_", "DELTA_", "KAFKA_", "AIRFLOW")
 
@@ -51,14 +51,12 @@ def user_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     try:
         yield env
     finally:
-        subprocess.run(
-            [sys.executable, "-m", "ventes.cli", "down"], env=env, capture_output=True, check=False
-        )
+        subprocess.run([sys.executable, "-m", "stack.cli", "down"], env=env, capture_output=True, check=False)
 
 
 def ventes(env: dict[str, str], *args: str, timeout: float = 900) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "ventes.cli", *args],
+        [sys.executable, "-m", "stack.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -100,7 +98,7 @@ def test_the_readme_session(user_env: dict[str, str]) -> None:
     assert get_json(f"{dashboard}/api/overview")["nombre_ventes"] == 20
 
     docs = subprocess.Popen(
-        [sys.executable, "-m", "ventes.cli", "docs"],
+        [sys.executable, "-m", "stack.cli", "docs"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

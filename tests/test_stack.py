@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import env_overrides
-from ventes import airflow_local, logfiles, stack
+from services import catalogue
+from stack import local_airflow, processes
+from tests.environment import env_overrides
+from ventes import logfiles
 from ventes import settings as settings_module
 from ventes.errors import VentesError
+from ventes.spark import child_env
 
 
 def test_port_taken_is_one_clear_error(tmp_path) -> None:
@@ -25,12 +28,12 @@ def test_port_taken_is_one_clear_error(tmp_path) -> None:
         with env_overrides(VENTES_HOME=str(tmp_path), DASHBOARD_PORT=str(port)):
             s = settings_module.load()
             with pytest.raises(VentesError, match=rf"dashboard: port 127.0.0.1:{port} is taken"):
-                stack.start(s, stack.service("dashboard"))
+                processes.start(s, processes.service("dashboard"))
 
 
 def test_service_that_dies_names_its_log(tmp_path) -> None:
     """A service exiting during start-up is reported with its port and log file."""
-    failing = stack.Service(
+    failing = catalogue.Service(
         "broken",
         port=lambda s: 1,
         host=lambda s: "127.0.0.1",
@@ -41,31 +44,31 @@ def test_service_that_dies_names_its_log(tmp_path) -> None:
     with env_overrides(VENTES_HOME=str(tmp_path)):
         s = settings_module.load()
         with pytest.raises(VentesError, match=r"broken exited during start-up.*broken\.log.*no luck"):
-            stack.start(s, failing)
-        assert stack.read_pid(s, "broken") is None
+            processes.start(s, failing)
+        assert processes.read_pid(s, "broken") is None
 
 
 def test_stop_only_what_was_started(tmp_path) -> None:
     with env_overrides(VENTES_HOME=str(tmp_path)):
         s = settings_module.load()
-        assert stack.stop(s, "kafka") == "not running"
-        sleeper = stack.Service(
+        assert processes.stop(s, "kafka") == "not running"
+        sleeper = catalogue.Service(
             "sleeper",
             port=lambda s: 1,
             host=lambda s: "127.0.0.1",
             command=lambda s: [sys.executable, "-c", "import time; time.sleep(60)"],
             healthy=lambda s: True,
         )
-        assert stack.start(s, sleeper) == "started"
-        pid = stack.read_pid(s, "sleeper")
+        assert processes.start(s, sleeper) == "started"
+        pid = processes.read_pid(s, "sleeper")
         assert pid is not None
-        assert stack.stop(s, "sleeper") == "stopped"
-        assert stack.read_pid(s, "sleeper") is None
+        assert processes.stop(s, "sleeper") == "stopped"
+        assert processes.read_pid(s, "sleeper") is None
 
 
 def test_cli_help_lists_every_command() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ventes.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "stack.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for command in ("up", "down", "status", "produce", "ingest", "transform", "run", "docs"):
         assert command in out
@@ -73,7 +76,7 @@ def test_cli_help_lists_every_command() -> None:
 
 def test_cli_rejects_bad_count() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ventes.cli", "produce", "--count", "-3"],
+        [sys.executable, "-m", "stack.cli", "produce", "--count", "-3"],
         capture_output=True,
         text=True,
         check=False,
@@ -100,14 +103,14 @@ def test_a_bind_failure_in_the_log_names_the_port(tmp_path, line: str, port: int
     log = tmp_path / "service.log"
     log.write_text("[earlier start] Address already in use 127.0.0.1:20001\n=== starting ===\n")
     since = log.stat().st_size
-    assert stack._bind_failure(log, since, port) is None
+    assert processes._bind_failure(log, since, port) is None
     with log.open("a") as out:
         out.write(f"[2026-01-01 10:00:00,000] INFO starting (kafka.server.KafkaRaftServer)\n{line}\n")
-    assert stack._bind_failure(log, since, port) == (named, line)
+    assert processes._bind_failure(log, since, port) == (named, line)
 
 
-def _sleeper(name: str = "sleeper") -> stack.Service:
-    return stack.Service(
+def _sleeper(name: str = "sleeper") -> catalogue.Service:
+    return catalogue.Service(
         name,
         port=lambda s: None,
         host=lambda s: "-",
@@ -137,26 +140,26 @@ def test_a_stale_pid_file_never_gets_its_process_signalled(
         s = settings_module.load()
         s.run_dir.mkdir(parents=True)
         for name in ("dashboard", "bronze"):
-            stack.pid_file(s, name).write_text(recorded.format(pid=stranger.pid))
-        assert [r["health"] for r in stack.status(s) if r["service"] in ("dashboard", "bronze")] == [
+            processes.pid_file(s, name).write_text(recorded.format(pid=stranger.pid))
+        assert [r["health"] for r in processes.status(s) if r["service"] in ("dashboard", "bronze")] == [
             "stopped",
             "stopped",
         ]
-        assert stack.stop(s, "dashboard") == "not running"
-        stack.down(s, ["bronze"], echo=lambda line: None)
+        assert processes.stop(s, "dashboard") == "not running"
+        processes.down(s, ["bronze"], echo=lambda line: None)
         assert stranger.poll() is None
-        assert not stack.pid_file(s, "dashboard").exists()
-        assert not stack.pid_file(s, "bronze").exists()
+        assert not processes.pid_file(s, "dashboard").exists()
+        assert not processes.pid_file(s, "bronze").exists()
 
 
 def test_the_pid_file_names_the_process_by_its_start_time(tmp_path: Path) -> None:
     with env_overrides(VENTES_HOME=str(tmp_path)):
         s = settings_module.load()
-        assert stack.start(s, _sleeper()) == "started"
-        pid, started = stack.pid_file(s, "sleeper").read_text().split()
-        assert int(pid) == stack.read_pid(s, "sleeper")
-        assert started == stack._start_time(int(pid))
-        assert stack.stop(s, "sleeper") == "stopped"
+        assert processes.start(s, _sleeper()) == "started"
+        pid, started = processes.pid_file(s, "sleeper").read_text().split()
+        assert int(pid) == processes.read_pid(s, "sleeper")
+        assert started == processes._start_time(int(pid))
+        assert processes.stop(s, "sleeper") == "stopped"
 
 
 def test_an_old_pid_file_of_a_service_started_here_is_still_stopped(tmp_path: Path) -> None:
@@ -167,9 +170,9 @@ def test_an_old_pid_file_of_a_service_started_here_is_still_stopped(tmp_path: Pa
         s.run_dir.mkdir(parents=True)
         proc = subprocess.Popen(["sleep", "60"], cwd=s.home, start_new_session=True)
         try:
-            stack.pid_file(s, "sleeper").write_text(str(proc.pid))
-            assert stack.read_pid(s, "sleeper") == proc.pid
-            assert stack.stop(s, "sleeper") == "stopped"
+            processes.pid_file(s, "sleeper").write_text(str(proc.pid))
+            assert processes.read_pid(s, "sleeper") == proc.pid
+            assert processes.stop(s, "sleeper") == "stopped"
             assert proc.wait(timeout=10) is not None
         finally:
             proc.kill()
@@ -182,17 +185,17 @@ def test_home_is_private_and_logs_rotate_on_start(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(logfiles, "MAX_BYTES", 100)
     with env_overrides(VENTES_HOME=str(tmp_path / "home")):
         s = settings_module.load()
-        log = stack.log_file(s, "sleeper")
-        assert stack.start(s, _sleeper()) == "started"
+        log = processes.log_file(s, "sleeper")
+        assert processes.start(s, _sleeper()) == "started"
         assert stat.S_IMODE(s.home.stat().st_mode) == 0o700
-        stack.stop(s, "sleeper")
+        processes.stop(s, "sleeper")
         assert not logfiles.backup(log, 1).exists()  # small: kept, appended to
         with log.open("a") as out:
             out.write("first run\n" * 20)
         for n in range(1, logfiles.KEEP + 1):
             logfiles.backup(log, n).write_text(f"copy {n}\n")
-        assert stack.start(s, _sleeper()) == "started"
-        stack.stop(s, "sleeper")
+        assert processes.start(s, _sleeper()) == "started"
+        processes.stop(s, "sleeper")
         assert "first run" not in log.read_text() and "=== starting sleeper" in log.read_text()
         assert "first run" in logfiles.backup(log, 1).read_text()
         copies = [logfiles.backup(log, n).read_text() for n in range(2, logfiles.KEEP + 1)]
@@ -219,23 +222,24 @@ def test_airflow_service_writes_private_files_and_rotates_its_logs(tmp_path: Pat
         s = settings_module.load()
         s.log_dir.mkdir(parents=True)
         s.airflow_home.mkdir()
-        big = airflow_local.component_log(s, "scheduler")
+        big = local_airflow.component_log(s, "scheduler")
         big.write_text("x" * 200)
         probe = (
-            "from pathlib import Path\nfrom ventes import airflow_local, logfiles, settings\n"
-            f"airflow_local.BIN = Path({str(fake)!r})\nlogfiles.MAX_BYTES = 100\n"
-            "airflow_local.serve(settings.load(), poll=0.1, grace=5)\n"
+            "from pathlib import Path\n"
+            "from stack import local_airflow\nfrom ventes import logfiles, settings\n"
+            f"local_airflow.BIN = Path({str(fake)!r})\nlogfiles.MAX_BYTES = 100\n"
+            "local_airflow.serve(settings.load(), poll=0.1, grace=5)\n"
         )
         # Its own session: serve() kills what is left in its process group when it stops.
         subprocess.run(
             [sys.executable, "-c", probe],
-            env=stack.child_env(s),
+            env=child_env(s),
             start_new_session=True,
             timeout=60,
             check=False,
         )
         outputs = sorted(s.airflow_home.glob("*.out"))
-        assert [p.name for p in outputs] == [f"{c}.out" for c in sorted(airflow_local.COMPONENTS)]
-        for path in [*outputs, *(airflow_local.component_log(s, c) for c in airflow_local.COMPONENTS)]:
+        assert [p.name for p in outputs] == [f"{c}.out" for c in sorted(local_airflow.COMPONENTS)]
+        for path in [*outputs, *(local_airflow.component_log(s, c) for c in local_airflow.COMPONENTS)]:
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
         assert logfiles.backup(big, 1).read_text() == "x" * 200

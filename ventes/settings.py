@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ventes.contract import BRONZE_TABLE
 from ventes.errors import VentesError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +167,7 @@ class Settings:
     # Lake layout.
     @property
     def bronze_path(self) -> Path:
-        return self.delta_root / "bronze" / "ventes_raw"
+        return self.delta_root / "bronze" / BRONZE_TABLE
 
     @property
     def silver_root(self) -> Path:
@@ -229,6 +230,11 @@ class Settings:
     @property
     def dbt_log_dir(self) -> Path:
         return self.home / "dbt" / "logs"
+
+    @property
+    def dbt_manifest_dir(self) -> Path:
+        """Where the manifest the DAG renders its dbt tasks from is compiled (``dbt parse``)."""
+        return self.airflow_home / "dbt_target"
 
     @property
     def dags_dir(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pyspark
@@ -52,6 +54,17 @@ def auth_conf(settings: Settings) -> dict[str, str]:
         # RPC and block transfers between the cluster's JVMs encrypted.
         "spark.network.crypto.enabled": "true",
     }
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a child process (a Spark JVM, dbt, Airflow): the settings, Spark's
+    home in the venv, the venv first on PATH, and the RPC authentication of a standalone
+    master or worker when the secret is set."""
+    env = settings.env_for_children()
+    env["SPARK_HOME"] = str(SPARK_HOME)
+    env.update(daemon_env(settings))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
 
 
 def daemon_env(settings: Settings) -> dict[str, str]:

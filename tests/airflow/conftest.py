@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import env_overrides
-from ventes import airflow_local
+from orchestration import tasks as pipeline
+from stack import local_airflow
+from tests.environment import env_overrides
+from transformation import manifest
 from ventes import settings as settings_module
 from ventes.settings import Settings
 
@@ -32,7 +34,7 @@ def airflow_overrides(test_env: Settings, tmp_path_factory: pytest.TempPathFacto
         "PIPELINE_RETRIES": "1",
         "PIPELINE_RETRY_DELAY": "1",
         "AIRFLOW_HOME": str(test_env.airflow_home),
-        "AIRFLOW_CONFIG": str(airflow_local.config_file(test_env)),
+        "AIRFLOW_CONFIG": str(local_airflow.config_file(test_env)),
     }
 
 
@@ -53,9 +55,9 @@ def airflow_env(airflow_overrides: dict[str, str]) -> Settings:
             pytest.fail(f"airflow was imported before the Airflow fixtures ran (AIRFLOW_HOME={AIRFLOW_HOME})")
     with env_overrides(**airflow_overrides):
         settings = settings_module.load()
-        airflow_local.configure(settings)
-        airflow_local.migrate(settings)
-        airflow_local.compile_manifest(settings)
+        local_airflow.configure(settings)
+        local_airflow.migrate(settings)
+        manifest.compile_manifest(settings)
     return settings
 
 
@@ -73,6 +75,6 @@ def dagbag(airflow_env: Settings, airflow_overrides: dict[str, str]) -> tuple[ob
 @pytest.fixture(scope="session")
 def sales_dag(dagbag: tuple[object, float]):
     bag, _ = dagbag
-    dag = bag.get_dag(airflow_local.DAG_ID)
-    assert dag is not None, f"no DAG {airflow_local.DAG_ID}: {bag.import_errors}"
+    dag = bag.get_dag(pipeline.DAG_ID)
+    assert dag is not None, f"no DAG {pipeline.DAG_ID}: {bag.import_errors}"
     return dag

@@ -12,7 +12,10 @@ from datetime import timedelta
 
 import pytest
 
-from ventes import airflow_local, airflow_pipeline
+from orchestration import tasks as pipeline
+from stack import local_airflow
+from transformation import manifest
+from ventes.contract import SILVER_TABLES
 from ventes.settings import Settings
 
 PIPELINE = [
@@ -27,7 +30,7 @@ DBT_GROUP = "dbt_build"
 def test_dag_folder_imports_without_errors(dagbag: tuple, capsys: pytest.CaptureFixture) -> None:
     bag, seconds = dagbag
     assert bag.import_errors == {}
-    assert list(bag.dag_ids) == [airflow_local.DAG_ID]
+    assert list(bag.dag_ids) == [pipeline.DAG_ID]
     with capsys.disabled():
         print(f"\nDAG folder parse time (Cosmos rendering from the manifest included): {seconds:.2f}s")
 
@@ -39,12 +42,13 @@ def test_parsing_imports_nothing_heavy(airflow_env: Settings) -> None:
         "from airflow.dag_processing.dagbag import DagBag\n"
         f"bag = DagBag(dag_folder={str(airflow_env.dags_dir)!r})\n"
         "assert not bag.import_errors, bag.import_errors\n"
-        "heavy = ('pyspark', 'deltalake', 'kafka', 'dbt.cli.main', 'ingestion.producer')\n"
+        "heavy = ('pyspark', 'deltalake', 'kafka', 'dbt.cli.main', 'ingestion.producer',\n"
+        "         'stack', 'services')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
-        env=airflow_local.airflow_env(airflow_env),
+        env=local_airflow.airflow_env(airflow_env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -78,10 +82,9 @@ def _model_tasks(dag, model: str) -> tuple[str, str | None]:
 
 
 def test_each_dbt_model_is_a_task_followed_by_its_tests(sales_dag, airflow_env: Settings) -> None:
-    manifest = json.loads(airflow_local.manifest_file(airflow_env).read_text())
-    nodes = manifest["nodes"]
+    nodes = json.loads(manifest.manifest_file(airflow_env).read_text())["nodes"]
     models = {n["name"]: n for n in nodes.values() if n["resource_type"] == "model"}
-    assert set(airflow_pipeline.SILVER_TABLES) <= set(models)
+    assert set(SILVER_TABLES) <= set(models)
     tests = [n for n in nodes.values() if n["resource_type"] == "test"]
 
     def parent_models(node: dict) -> set[str]:
@@ -116,7 +119,9 @@ def test_one_dbt_build_runs_the_whole_project(sales_dag) -> None:
     assert producer.base_cmd == ["build"]
     assert "--exclude-resource-type" in producer.dbt_cmd_flags
     assert "unit_test" in producer.dbt_cmd_flags
-    assert producer.callback is airflow_pipeline.keep_run_results
+    from orchestration import dbt_group
+
+    assert producer.callback is dbt_group.after_build
     sensors = [
         t for t in tasks.values() if type(t).__name__.endswith(("RunWatcherOperator", "TestWatcherOperator"))
     ]
@@ -138,7 +143,7 @@ def test_schedule_retries_timeouts_and_assets(sales_dag, airflow_env: Settings) 
     assert (bronze.name, bronze.uri) == ("bronze.ventes_raw", "ventes://bronze/ventes_raw")
     assert bronze.extra == {"path": str(airflow_env.bronze_path)}
     assert {(a.name, a.uri) for a in tasks["verify_final_output"].outlets} == {
-        (f"silver.{t}", f"ventes://silver/{t}") for t in airflow_pipeline.SILVER_TABLES
+        (f"silver.{t}", f"ventes://silver/{t}") for t in SILVER_TABLES
     }
     assert set(sales_dag.params.keys()) == {"produce_demo_sales", "demo_sales_count"}
 
@@ -148,60 +153,60 @@ def test_schedule_retries_timeouts_and_assets(sales_dag, airflow_env: Settings) 
     [(True, "true", True), (True, "False", False), (True, " off ", False), (False, "true", False)],
 )
 def test_demo_producer_switches(param: bool, variable: str, expected: bool) -> None:
-    assert airflow_pipeline.should_produce(param, variable) is expected
+    assert pipeline.should_produce(param, variable) is expected
 
 
 def test_manifest_missing_means_not_current(airflow_env: Settings, tmp_path) -> None:
-    assert airflow_local.manifest_is_current(airflow_env)
-    assert not airflow_local.manifest_is_current(dataclasses.replace(airflow_env, home=tmp_path))
+    assert manifest.manifest_is_current(airflow_env)
+    assert not manifest.manifest_is_current(dataclasses.replace(airflow_env, home=tmp_path))
 
 
 def test_configuration_is_local_and_password_generated(airflow_env: Settings) -> None:
     import configparser
 
     cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(airflow_local.config_file(airflow_env))
+    cfg.read(local_airflow.config_file(airflow_env))
     assert cfg["api"]["host"] == "127.0.0.1"
     assert cfg["api"]["port"] == str(airflow_env.airflow_port)
     assert cfg["core"]["executor"] == "LocalExecutor"
     assert cfg["core"]["load_examples"] == "False"
     assert cfg["core"]["dags_folder"] == str(airflow_env.dags_dir)
     assert cfg["database"]["sql_alchemy_conn"].startswith("sqlite:///")
-    password = json.loads(airflow_local.password_file(airflow_env).read_text())["admin"]
+    password = json.loads(local_airflow.password_file(airflow_env).read_text())["admin"]
     assert len(password) >= 16 and password != "admin"
-    assert airflow_local.password_file(airflow_env).stat().st_mode & 0o077 == 0
+    assert local_airflow.password_file(airflow_env).stat().st_mode & 0o077 == 0
     # Written again (as every `ventes up` does), the secrets and the password stay.
     secret = cfg["api_auth"]["jwt_secret"]
-    assert airflow_local.configure(airflow_env) is None
-    cfg.read(airflow_local.config_file(airflow_env))
+    assert local_airflow.configure(airflow_env) is None
+    cfg.read(local_airflow.config_file(airflow_env))
     assert cfg["api_auth"]["jwt_secret"] == secret
-    assert json.loads(airflow_local.password_file(airflow_env).read_text())["admin"] == password
+    assert json.loads(local_airflow.password_file(airflow_env).read_text())["admin"] == password
 
 
 def test_a_run_is_bounded_in_time_and_demo_sales(sales_dag) -> None:
     """A stuck run fails after DAGRUN_TIMEOUT; the trigger form refuses an absurd demo count."""
     from airflow.sdk.exceptions import ParamValidationError
 
-    assert sales_dag.dagrun_timeout == airflow_pipeline.DAGRUN_TIMEOUT == timedelta(minutes=60)
+    assert sales_dag.dagrun_timeout == pipeline.DAGRUN_TIMEOUT == timedelta(minutes=60)
     count = sales_dag.params.get_param("demo_sales_count")
-    assert count.resolve(airflow_pipeline.MAX_DEMO_SALES) == airflow_pipeline.MAX_DEMO_SALES == 100_000
-    for bad in (0, airflow_pipeline.MAX_DEMO_SALES + 1):
+    assert count.resolve(pipeline.MAX_DEMO_SALES) == pipeline.MAX_DEMO_SALES == 100_000
+    for bad in (0, pipeline.MAX_DEMO_SALES + 1):
         with pytest.raises(ParamValidationError):
             count.resolve(bad)
     with pytest.raises(ValueError, match="from 1 to 100000"):
-        airflow_pipeline.produce_sales(None, airflow_pipeline.MAX_DEMO_SALES + 1)  # type: ignore[arg-type]
+        pipeline.produce_sales(None, pipeline.MAX_DEMO_SALES + 1)  # type: ignore[arg-type]
 
 
 def test_airflow_state_is_private(airflow_env: Settings) -> None:
     """AIRFLOW_HOME is its owner's alone; what Airflow and dbt wrote there too (umask 077)."""
     assert stat.S_IMODE(airflow_env.airflow_home.stat().st_mode) == 0o700
     for path in (
-        airflow_local.database_file(airflow_env),
-        airflow_local.config_file(airflow_env),
-        airflow_local.manifest_file(airflow_env),
+        local_airflow.database_file(airflow_env),
+        local_airflow.config_file(airflow_env),
+        manifest.manifest_file(airflow_env),
     ):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     # A database made before it was private is made private by the next `ventes up`.
-    airflow_local.database_file(airflow_env).chmod(0o644)
-    airflow_local.configure(airflow_env)
-    assert stat.S_IMODE(airflow_local.database_file(airflow_env).stat().st_mode) == 0o600
+    local_airflow.database_file(airflow_env).chmod(0o644)
+    local_airflow.configure(airflow_env)
+    assert stat.S_IMODE(local_airflow.database_file(airflow_env).stat().st_mode) == 0o600

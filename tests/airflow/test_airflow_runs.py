@@ -17,18 +17,21 @@ from decimal import Decimal
 import psutil
 import pytest
 
-from tests.conftest import env_overrides
-from ventes import airflow_local, airflow_pipeline, stack
+from orchestration import tasks as pipeline
+from stack import processes
+from tests.airflow import rest
+from tests.environment import env_overrides
+from ventes import delta
 from ventes.settings import Settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
-DAG_PATH = f"/api/v2/dags/{airflow_local.DAG_ID}"
+DAG_PATH = f"/api/v2/dags/{pipeline.DAG_ID}"
 MODELS = ("ventes_clean", "ventes_rejets", "ventes_aggreges", "top_produits", "hourly_sales")
 
 
 def silver_rows(settings: Settings, table: str) -> list[dict]:
-    return airflow_pipeline._query(settings.silver_path(table), "select * from t")
+    return delta.query(settings.silver_path(table), "select * from t")
 
 
 def wait_for_run(settings: Settings, run_type: str, timeout: float = 600) -> dict:
@@ -37,7 +40,7 @@ def wait_for_run(settings: Settings, run_type: str, timeout: float = 600) -> dic
     runs: list[dict] = []
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):  # a slow answer is no answer: ask again
-            runs = airflow_local.api(settings, "GET", f"{DAG_PATH}/dagRuns?run_type={run_type}")["dag_runs"]
+            runs = rest.api(settings, "GET", f"{DAG_PATH}/dagRuns?run_type={run_type}")["dag_runs"]
         ended = [r for r in runs if r["state"] in ("success", "failed")]
         if ended:
             return ended[0]
@@ -47,7 +50,7 @@ def wait_for_run(settings: Settings, run_type: str, timeout: float = 600) -> dic
 
 def task_states(settings: Settings, run: dict) -> dict[str, str]:
     path = f"{DAG_PATH}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100"
-    return {t["task_id"]: t["state"] for t in airflow_local.api(settings, "GET", path)["task_instances"]}
+    return {t["task_id"]: t["state"] for t in rest.api(settings, "GET", path)["task_instances"]}
 
 
 def _running_in_group(group: int) -> list[str]:
@@ -69,12 +72,12 @@ def airflow_service(
 ) -> Iterator[Settings]:
     """The local Airflow service, stopped at the end with everything it started."""
     with env_overrides(**airflow_overrides):
-        stack.start(airflow_env, stack.service("airflow"))
-        group = stack.read_pid(airflow_env, "airflow")
+        processes.start(airflow_env, processes.service("airflow"))
+        group = processes.read_pid(airflow_env, "airflow")
         try:
             yield airflow_env
         finally:
-            stack.stop(airflow_env, "airflow")
+            processes.stop(airflow_env, "airflow")
     # LocalExecutor workers and task processes included (given time to exit).
     deadline = time.monotonic() + 60
     while (left := _running_in_group(group)) and time.monotonic() < deadline:
@@ -95,11 +98,11 @@ def scheduled_run(airflow_service: Settings) -> ScheduledRun:
     """Unpaused, the DAG's scheduled run (its latest tick), demo sales on."""
     settings = airflow_service
     began = time.time()
-    airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
+    rest.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
     try:
         run = wait_for_run(settings, "scheduled")
     finally:
-        airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
+        rest.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
     return ScheduledRun(run, task_states(settings, run), began, produced_sales(settings))
 
 
@@ -111,7 +114,7 @@ def test_the_scheduler_runs_every_task_once(scheduled_run: ScheduledRun, airflow
     assert "dbt_build.dbt_producer_watcher" in states
     assert {f"dbt_build.{m}.run" for m in MODELS} | {f"dbt_build.{m}.test" for m in MODELS} <= states.keys()
     # No Bronze streaming service here: the Bronze job itself ran.
-    ingest = airflow_local.api(
+    ingest = rest.api(
         airflow_service,
         "GET",
         f"{DAG_PATH}/dagRuns/{run['dag_run_id']}/taskInstances/run_bronze_processing/xcomEntries/return_value",
@@ -195,7 +198,7 @@ def test_seed_apis_serve_the_totals_of_the_sales_the_run_produced(
     scheduled_run: ScheduledRun, airflow_service: Settings
 ) -> None:
     sales = scheduled_run.sales
-    assert len(sales) == airflow_pipeline.DEFAULT_DEMO_SALES
+    assert len(sales) == pipeline.DEFAULT_DEMO_SALES
     assert served(airflow_service) == expected_answers(sales)
 
 
@@ -236,20 +239,20 @@ def test_a_failing_model_fails_its_task_and_readers_keep_the_last_version(
 
     settings = airflow_service
     with constraint_new_sales_break(settings):
-        before = airflow_pipeline.silver_versions(settings)
-        run = airflow_local.api(settings, "POST", f"{DAG_PATH}/dagRuns", {"logical_date": None})
+        before = pipeline.silver_versions(settings)
+        run = rest.api(settings, "POST", f"{DAG_PATH}/dagRuns", {"logical_date": None})
         # The scheduler starts no run of a paused DAG, manual ones included.
-        airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
+        rest.api(settings, "PATCH", DAG_PATH, {"is_paused": False})
         try:
             deadline = time.monotonic() + 900
             path = f"{DAG_PATH}/dagRuns/{run['dag_run_id']}"
-            while (run := airflow_local.api(settings, "GET", path))["state"] not in ("success", "failed"):
+            while (run := rest.api(settings, "GET", path))["state"] not in ("success", "failed"):
                 assert time.monotonic() < deadline, run
                 time.sleep(2)
         finally:
-            airflow_local.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
+            rest.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
         states = task_states(settings, run)
-        after = airflow_pipeline.silver_versions(settings)
+        after = pipeline.silver_versions(settings)
     assert run["state"] == "failed", states
     assert states["dbt_build.ventes_clean.run"] == "failed", states
     downstream = ["dbt_build.ventes_clean.test", "verify_final_output"]

@@ -12,13 +12,16 @@ import signal
 import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from ventes import stack
+from services import catalogue
+from stack import kafka, processes
+from ventes.net import port_open
 from ventes.settings import Settings
 
 TOPIC_REPLICATION_FACTOR = 3
@@ -45,37 +48,72 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: flo
 # --- Kafka: three KRaft nodes ------------------------------------------------------------
 
 
+def quorum_properties(
+    node: kafka.KafkaNode, quorum: list[kafka.KafkaNode], partitions: int
+) -> dict[str, str]:
+    """A node's ``server.properties`` as a member of ``quorum``: internal topics as durable as
+    the sales topic (on 3 nodes, writable with one down)."""
+    replicas, min_isr = str(min(3, len(quorum))), str(min(2, len(quorum)))
+    return {
+        **kafka.node_properties(node, partitions),
+        "controller.quorum.bootstrap.servers": ",".join(f"127.0.0.1:{n.controller_port}" for n in quorum),
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
+    }
+
+
+def _directory_id(cluster_id: str, node_id: int) -> str:
+    # Derived, so that every node formats with the same list of initial controllers.
+    return kafka.kafka_uuid(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{cluster_id}/{node_id}").bytes)
+
+
+def prepare_quorum_node(
+    settings: Settings, node: kafka.KafkaNode, quorum: list[kafka.KafkaNode], cluster_id: str
+) -> None:
+    """Every node of the quorum formatted with the same cluster id and initial controllers."""
+    controllers = ",".join(
+        f"{n.node_id}@127.0.0.1:{n.controller_port}:{_directory_id(cluster_id, n.node_id)}" for n in quorum
+    )
+    voters = ["--initial-controllers", controllers, f"--cluster-id={cluster_id}"]
+    kafka.prepare_node(settings, node, quorum_properties(node, quorum, settings.kafka_partitions), voters)
+
+
 @dataclasses.dataclass
 class KafkaCluster:
     settings: Settings
-    nodes: list[stack.KafkaNode]
+    nodes: list[kafka.KafkaNode]
     cluster_id: str
 
-    def service(self, node: stack.KafkaNode) -> stack.Service:
-        return stack.Service(
+    def service(self, node: kafka.KafkaNode) -> catalogue.Service:
+        return catalogue.Service(
             f"kafka-{node.node_id}",
             port=lambda s: node.port,
             host=lambda s: node.host,
-            command=lambda s: stack.kafka_node_command(s, node, heap="384m"),
+            command=lambda s: kafka.node_command(s, node, heap="384m"),
             # The controller listener opens before the quorum has a leader, so the nodes can be
             # started one after the other; the brokers answer once a majority is up.
-            healthy=lambda s: stack.port_open("127.0.0.1", node.controller_port),
-            prepare=lambda s: stack.prepare_kafka_node(s, node, self.nodes, self.cluster_id),
+            healthy=lambda s: port_open("127.0.0.1", node.controller_port),
+            prepare=lambda s: prepare_quorum_node(s, node, self.nodes, self.cluster_id),
         )
 
-    def node(self, node_id: int) -> stack.KafkaNode:
+    def node(self, node_id: int) -> kafka.KafkaNode:
         return next(n for n in self.nodes if n.node_id == node_id)
 
     def start(self, node_id: int) -> None:
-        stack.start(self.settings, self.service(self.node(node_id)))
+        processes.start(self.settings, self.service(self.node(node_id)))
 
     def kill(self, node_id: int) -> None:
         """SIGKILL: no clean shutdown, no leadership hand-over."""
-        pid = stack.read_pid(self.settings, f"kafka-{node_id}")
+        pid = processes.read_pid(self.settings, f"kafka-{node_id}")
         assert pid is not None, f"kafka-{node_id} is not running"
         os.killpg(pid, signal.SIGKILL)
         wait_for(
-            f"kafka-{node_id} to die", lambda: stack.read_pid(self.settings, f"kafka-{node_id}") is None, 10
+            f"kafka-{node_id} to die",
+            lambda: processes.read_pid(self.settings, f"kafka-{node_id}") is None,
+            10,
         )
 
     def start_all(self) -> None:
@@ -86,7 +124,11 @@ class KafkaCluster:
     def stop(self) -> None:
         # All at once: a node left alone without a quorum cannot finish a controlled shutdown.
         with ThreadPoolExecutor(len(self.nodes)) as pool:
-            list(pool.map(lambda n: stack.stop(self.settings, f"kafka-{n.node_id}", timeout=15), self.nodes))
+            list(
+                pool.map(
+                    lambda n: processes.stop(self.settings, f"kafka-{n.node_id}", timeout=15), self.nodes
+                )
+            )
 
     def admin(self):
         from ventes.kafka_admin import admin_client

@@ -2,7 +2,7 @@
 
 A three-node Kafka KRaft quorum started from the project's own broker jars, a Spark standalone
 cluster (a master and a worker) started from the installed pyspark, and a PostgreSQL server for
-a shared Hive metastore. Each process is started through :func:`ventes.stack.start` (pid file,
+a shared Hive metastore. Each process is started through :func:`ventes.processes.start` (pid file,
 log file, bounded wait) and stopped by its pid at the end.
 """
 
@@ -32,9 +32,12 @@ from cluster_harness import (
     wait_for,
 )
 
+from services import catalogue
+from stack import kafka, processes
 from tests.ports import reserve_ports
-from ventes import jars, stack
+from ventes import jars
 from ventes.settings import Settings
+from ventes.spark import child_env
 
 # --- Kafka: three KRaft nodes ------------------------------------------------------------
 
@@ -46,7 +49,7 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
     home = tmp_path_factory.mktemp("kafka_cluster")
     ports = reserve_ports(6)
     nodes = [
-        stack.KafkaNode(i + 1, "127.0.0.1", ports[2 * i], ports[2 * i + 1], home / "kafka" / f"node-{i + 1}")
+        kafka.KafkaNode(i + 1, "127.0.0.1", ports[2 * i], ports[2 * i + 1], home / "kafka" / f"node-{i + 1}")
         for i in range(3)
     ]
     settings = dataclasses.replace(
@@ -55,15 +58,15 @@ def kafka_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
         delta_root=home / "delta",
         kafka_bootstrap_servers=",".join(f"{n.host}:{n.port}" for n in nodes),
     )
-    cluster = KafkaCluster(settings, nodes, stack.kafka_cluster_id())
+    cluster = KafkaCluster(settings, nodes, kafka.cluster_id())
     try:
         cluster.start_all()
         # The topic is created as docker-compose's kafka-init creates it.
         init = subprocess.run(
-            [sys.executable, str(settings.project_root / "docker" / "serve.py"), "kafka-topic",
+            [sys.executable, "-m", "services.container", "kafka-topic",
              "--replication-factor", str(TOPIC_REPLICATION_FACTOR),
              "--min-insync-replicas", str(TOPIC_MIN_INSYNC_REPLICAS), "--timeout", "90"],
-            env=stack.child_env(settings), capture_output=True, text=True, timeout=150, check=False,
+            env=child_env(settings), capture_output=True, text=True, timeout=150, check=False,
         )  # fmt: skip
         assert init.returncode == 0, init.stdout[-1000:] + init.stderr[-1000:]
         wait_for(
@@ -87,18 +90,18 @@ def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
     settings = dataclasses.replace(test_env, home=home, spark_auth_secret=secret)
     port, webui_port, worker_port, worker_webui_port = reserve_ports(4)
     cluster = SparkCluster(f"spark://127.0.0.1:{port}", webui_port, home / "work", secret)
-    master = stack.Service(
+    master = catalogue.Service(
         "spark-master",
         port=lambda s: port,
         host=lambda s: "127.0.0.1",
-        command=lambda s: stack.spark_master_command("127.0.0.1", port, webui_port),
+        command=lambda s: catalogue.spark_master_command("127.0.0.1", port, webui_port),
         healthy=lambda s: spark_ui_alive(f"http://127.0.0.1:{webui_port}/json/"),
     )
-    worker = stack.Service(
+    worker = catalogue.Service(
         "spark-worker",
         port=lambda s: worker_port,
         host=lambda s: "127.0.0.1",
-        command=lambda s: stack.spark_worker_command(
+        command=lambda s: catalogue.spark_worker_command(
             cluster.master_url,
             "127.0.0.1",
             worker_port,
@@ -110,12 +113,12 @@ def spark_cluster(test_env: Settings, tmp_path_factory: pytest.TempPathFactory) 
         healthy=lambda s: cluster.alive_workers() == 1,
     )
     try:
-        stack.start(settings, master)
-        stack.start(settings, worker)
+        processes.start(settings, master)
+        processes.start(settings, worker)
         yield cluster
     finally:
-        stack.stop(settings, "spark-worker")
-        stack.stop(settings, "spark-master")
+        processes.stop(settings, "spark-worker")
+        processes.stop(settings, "spark-master")
 
 
 # --- PostgreSQL: a Hive metastore shared over JDBC -----------------------------------------
@@ -162,7 +165,7 @@ def postgres(test_env: Settings) -> Iterator[Postgres]:
             ).returncode == 0
         )  # fmt: skip
 
-    service = stack.Service(
+    service = catalogue.Service(
         "postgres",
         port=lambda s: server.port,
         host=lambda s: "127.0.0.1",
@@ -174,9 +177,9 @@ def postgres(test_env: Settings) -> Iterator[Postgres]:
         prepare=prepare,
     )  # fmt: skip
     try:
-        stack.start(settings, service)
+        processes.start(settings, service)
         server.run_init_script(POSTGRES_INIT_SCRIPT)
         yield server
     finally:
-        stack.stop(settings, "postgres")
+        processes.stop(settings, "postgres")
         shutil.rmtree(data, ignore_errors=True)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services import container
 from ventes import settings, spark
 from ventes.settings import PROJECT_ROOT
 
@@ -216,19 +216,12 @@ def test_host_ports_are_loopback_only(resolved: dict) -> None:
     assert "5000" in ui_ports["dashboard"] and "8081" in ui_ports["dbt-docs"]
 
 
-def _serve_parser():
-    spec = importlib.util.spec_from_file_location("docker_serve", PROJECT_ROOT / "docker" / "serve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_parser()
-
-
 def test_every_command_is_a_role_the_image_knows(resolved: dict) -> None:
     """Each project container's command and health check parse as the entrypoint's roles do."""
     entrypoint = (PROJECT_ROOT / "docker" / "entrypoint.sh").read_text()
     serve_roles = set(re.search(r"\n  (spark-master \| [^)]+)\)", entrypoint).group(1).split(" | "))
     shell_roles = {"thrift", "dashboard", "bronze", "dbt-docs", "airflow-init"}
-    parser = _serve_parser()
+    parser = container.build_parser()
     bin_dir = Path(sys.executable).parent
     for name, service in resolved["services"].items():
         if not service.get("image", "").startswith("ventes:"):

@@ -16,7 +16,8 @@ import pytest
 from cluster_harness import TOPIC_MIN_INSYNC_REPLICAS, TOPIC_REPLICATION_FACTOR, KafkaCluster, wait_for
 from deltalake import DeltaTable, QueryBuilder
 
-from ingestion.job import ingest, kafka_offsets
+from ingestion.job import ingest
+from ingestion.offsets import kafka_offsets
 from ingestion.producer import produce
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

@@ -18,9 +18,10 @@ import pytest
 from cluster_harness import Postgres
 from pyhive import hive
 
+from stack import processes
 from tests.ports import reserve_port, start_service
-from ventes import stack
 from ventes.settings import Settings
+from ventes.spark import child_env
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -29,6 +30,7 @@ OTHER_SPARK_CLIENT = """
 import json
 from pyspark.sql import SparkSession
 from ventes import settings, spark
+from ventes.spark import child_env
 
 s = settings.load()
 builder = SparkSession.builder.master("local[1]").appName("metastore-client")
@@ -87,7 +89,7 @@ def test_thrift_server_and_another_spark_jvm_share_the_metastore(
         )
         client = subprocess.run(
             [sys.executable, "-c", OTHER_SPARK_CLIENT],
-            env=stack.child_env(settings),
+            env=child_env(settings),
             capture_output=True,
             text=True,
             timeout=240,
@@ -101,4 +103,4 @@ def test_thrift_server_and_another_spark_jvm_share_the_metastore(
         tables = {row[1] for row in _thrift_query(settings, "show tables in shared")}
         assert tables == {"ventes_demo", "from_client"}
     finally:
-        stack.stop(settings, "thrift")
+        processes.stop(settings, "thrift")

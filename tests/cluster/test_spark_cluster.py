@@ -20,10 +20,11 @@ import pytest
 from cluster_harness import SparkCluster
 from deltalake import DeltaTable, QueryBuilder
 
-from ingestion.job import APP_NAME, LOG_NAME, ingest
+from ingestion.job import ingest
 from ingestion.producer import produce
-from ventes import stack
+from ingestion.session import APP_NAME, LOG_NAME
 from ventes.settings import Settings
+from ventes.spark import child_env
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -47,7 +48,7 @@ def _bronze_job(settings: Settings, root: Path, cluster: SparkCluster, secret: s
     )
     return subprocess.Popen(
         [sys.executable, "-m", "ingestion.job"],
-        env=stack.child_env(settings),
+        env=child_env(settings),
         cwd=settings.project_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from stack import processes
 from tests.dashboard import expected
 from tests.dashboard.silver import SilverLake, sale, sample_rejects, sample_sales
 from tests.ports import reserve_port, start_service
-from ventes import stack
 from ventes.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -65,7 +65,7 @@ def dashboard_over(
     try:
         yield settings, lake
     finally:
-        stack.stop(settings, "dashboard")
+        processes.stop(settings, "dashboard")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ import pytest
 from deltalake import DeltaTable, QueryBuilder
 
 from tests.dbt.bronze import Topic, expected_silver, write_batch
-from ventes import dbt, stack
+from transformation import dbt
+from ventes.net import port_open
 from ventes.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -292,7 +293,7 @@ def test_docs_are_served(thrift: Settings, second_build) -> None:
     base = f"http://127.0.0.1:{thrift.docs_port}"
     try:
         deadline = time.monotonic() + 60
-        while not stack.port_open("127.0.0.1", thrift.docs_port):
+        while not port_open("127.0.0.1", thrift.docs_port):
             assert server.poll() is None and time.monotonic() < deadline, "dbt docs serve did not start"
             time.sleep(0.3)
         with urllib.request.urlopen(f"{base}/index.html", timeout=10) as page:

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from tests.ports import reserve_port
-from ventes import dbt
+from transformation import dbt
+from transformation.results import failure_labels
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
@@ -35,11 +36,11 @@ def test_failures_name_each_failed_node(tmp_path) -> None:
             }
         )
     )
-    assert dbt._failures(results) == [
+    assert failure_labels(results) == [
         "model ventes_clean (error)",
         "test not_null_ventes_clean_client_id.5a1 (fail: 3 rows)",
     ]
-    run = dbt.DbtRun("build", 1, dbt._failures(results), [])
+    run = dbt.DbtRun("build", 1, failure_labels(results), [])
     assert run.summary() == (
         "dbt build failed: model ventes_clean (error), "
         "test not_null_ventes_clean_client_id.5a1 (fail: 3 rows)"

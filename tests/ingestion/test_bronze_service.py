@@ -12,7 +12,7 @@ from deltalake import DeltaTable, QueryBuilder
 from ingestion import streaming
 from ingestion.job import ingest
 from ingestion.producer import produce
-from ventes import stack
+from stack import processes
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
@@ -28,9 +28,9 @@ def offsets_in_bronze(settings: Settings) -> tuple[int, int]:
 
 def test_one_off_ingestions_wait_for_the_streaming_job(make_lake: Callable[..., Settings]) -> None:
     settings = make_lake()
-    assert stack.start(settings, stack.service("bronze")) == "started"
+    assert processes.start(settings, processes.service("bronze")) == "started"
     try:
-        [row] = [r for r in stack.status(settings) if r["service"] == "bronze"]
+        [row] = [r for r in processes.status(settings) if r["service"] == "bronze"]
         assert (row["health"], row["address"]) == ("up", "-")
 
         produce(settings, 300, seed=3, progress=False)
@@ -42,6 +42,6 @@ def test_one_off_ingestions_wait_for_the_streaming_job(make_lake: Callable[..., 
         with pytest.raises(VentesError, match="already follows"):
             ingest(settings, follow=True)
     finally:
-        assert stack.stop(settings, "bronze") == "stopped"
+        assert processes.stop(settings, "bronze") == "stopped"
     assert streaming.following_job(settings) is None  # a clean stop removes its heartbeat
     assert offsets_in_bronze(settings) == (300, 300)

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from ingestion.producer import produce
 from ventes.settings import Settings
-from ventes.stack import child_env
+from ventes.spark import child_env
 
 BACKLOG = 200_000
 BATCH = 20_000

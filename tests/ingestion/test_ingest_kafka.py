@@ -9,7 +9,8 @@ from kafka import KafkaAdminClient, TopicPartition
 from pyspark.sql import functions as F
 
 from ingestion.bronze import BRONZE_SCHEMA
-from ingestion.job import ingest, kafka_offsets
+from ingestion.job import ingest
+from ingestion.offsets import kafka_offsets
 from ingestion.producer import kafka_producer, produce
 from ventes.errors import VentesError
 from ventes.settings import Settings

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import streaming
+from ingestion import offsets, streaming
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
@@ -92,9 +92,7 @@ def test_clear_removes_only_this_process_heartbeat(settings: Settings) -> None:
 def test_catch_up_waits_for_the_job_to_commit_what_kafka_holds(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingestion import job as job_module
-
-    monkeypatch.setattr(job_module, "kafka_offsets", lambda s: {0: (0, 20), 1: (0, 10)})
+    monkeypatch.setattr(offsets, "kafka_offsets", lambda s: {0: (0, 20), 1: (0, 10)})
     write_batch(settings, 0, {"0": 5, "1": 10})
     streaming.beat(settings)
 
@@ -112,9 +110,7 @@ def test_catch_up_waits_for_the_job_to_commit_what_kafka_holds(
 
 
 def test_catch_up_says_so_when_the_job_stops(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingestion import job as job_module
-
-    monkeypatch.setattr(job_module, "kafka_offsets", lambda s: {0: (0, 20)})
+    monkeypatch.setattr(offsets, "kafka_offsets", lambda s: {0: (0, 20)})
     streaming.beat(settings)
     job = streaming.following_job(settings)
     streaming.clear(settings)
@@ -123,9 +119,7 @@ def test_catch_up_says_so_when_the_job_stops(settings: Settings, monkeypatch: py
 
 
 def test_catch_up_gives_up_after_its_timeout(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingestion import job as job_module
-
-    monkeypatch.setattr(job_module, "kafka_offsets", lambda s: {0: (0, 20)})
+    monkeypatch.setattr(offsets, "kafka_offsets", lambda s: {0: (0, 20)})
     streaming.beat(settings)
     with pytest.raises(VentesError, match="did not commit 20 offsets within 0s"):
         streaming.catch_up(settings, streaming.following_job(settings), timeout=0.3, echo=lambda line: None)

@@ -1,11 +1,13 @@
-"""The project image's long-running roles and health checks, from the same code as ``ventes up``.
+"""The project image's long-running roles and health checks (``docker/entrypoint.sh``), from the
+same service definitions as ``ventes up``.
 
-    serve.py service thrift|dashboard|bronze       exec the command `ventes up` runs for it
-    serve.py spark-master --host H                 a Spark standalone master
-    serve.py spark-worker URL --host H ...         a Spark standalone worker
-    serve.py kafka-topic --replication-factor 3 --min-insync-replicas 2
-                                                   wait for the brokers, create the sales topic
-    serve.py health thrift|dashboard|bronze|spark|http URL    exit 0 when it answers
+    python -m services.container service thrift|dashboard|bronze   exec the service's command
+    python -m services.container spark-master --host H             a Spark standalone master
+    python -m services.container spark-worker URL --host H ...     a Spark standalone worker
+    python -m services.container kafka-topic --replication-factor 3 --min-insync-replicas 2
+                                       wait for the brokers, create the sales topic
+    python -m services.container health thrift|dashboard|bronze|spark|http URL
+                                       exit 0 when it answers
 
 Every setting comes from the environment through ``ventes.settings``.
 """
@@ -18,35 +20,38 @@ import os
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
+from services import catalogue
 from ventes import settings as settings_module
-from ventes import stack
 from ventes.errors import VentesError
+from ventes.kafka_admin import admin_client, ensure_topic
+from ventes.spark import child_env
+
+ROLES = {svc.name: svc for svc in (catalogue.THRIFT, catalogue.DASHBOARD, catalogue.BRONZE)}
 
 
 def _exec(settings: settings_module.Settings, command: list[str]) -> None:
     print(" ".join(command), flush=True)
-    os.execvpe(command[0], command, stack.child_env(settings))
+    os.execvpe(command[0], command, child_env(settings))
 
 
 def service(args: argparse.Namespace) -> None:
     settings = settings_module.load()
-    svc = stack.service(args.name)
+    svc = ROLES[args.name]
     settings.make_home()
     svc.prepare(settings)
     _exec(settings, svc.command(settings))
 
 
 def spark_master(args: argparse.Namespace) -> None:
-    _exec(settings_module.load(), stack.spark_master_command(args.host, args.port, args.webui_port))
+    _exec(settings_module.load(), catalogue.spark_master_command(args.host, args.port, args.webui_port))
 
 
 def spark_worker(args: argparse.Namespace) -> None:
     settings = settings_module.load()
     work_dir = settings.home / "spark-work"
     work_dir.mkdir(parents=True, exist_ok=True)
-    command = stack.spark_worker_command(
+    command = catalogue.spark_worker_command(
         args.master_url, args.host, args.port, args.webui_port, args.cores, args.memory, work_dir
     )
     _exec(settings, command)
@@ -54,8 +59,6 @@ def spark_worker(args: argparse.Namespace) -> None:
 
 def kafka_topic(args: argparse.Namespace) -> None:
     """Create the sales topic once ``replication_factor`` brokers are registered."""
-    from ventes.kafka_admin import admin_client, ensure_topic
-
     settings = settings_module.load()
     deadline = time.monotonic() + args.timeout
     brokers: list = []
@@ -93,8 +96,6 @@ def kafka_topic(args: argparse.Namespace) -> None:
 def _described_topic(settings: settings_module.Settings, deadline: float) -> dict:
     """The topic as the brokers describe it, once its partitions show: a topic just created
     is listed by a broker before that broker has its partitions' metadata."""
-    from ventes.kafka_admin import admin_client
-
     while True:
         admin = admin_client(settings)
         try:
@@ -114,7 +115,7 @@ def _http_json(url: str) -> object:
 def health(args: argparse.Namespace) -> None:
     settings = settings_module.load()
     if args.target in ("thrift", "dashboard", "bronze"):
-        ok = stack.service(args.target).healthy(settings)
+        ok = ROLES[args.target].healthy(settings)
     elif args.target == "spark":  # a standalone master or worker web UI
         ok = "ALIVE" in json.dumps(_http_json(args.url))
     elif args.target == "http":
@@ -127,7 +128,7 @@ def health(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=Path(__file__).name)
+    parser = argparse.ArgumentParser(prog="python -m services.container")
     sub = parser.add_subparsers(dest="role", required=True)
 
     p = sub.add_parser("service")

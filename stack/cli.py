@@ -66,7 +66,7 @@ def _ratio(text: str) -> float:
 
 def _service_name(text: str) -> str:
     """A service of the local stack (the names ``ventes.stack`` knows)."""
-    from ventes.stack import SERVICES
+    from stack.processes import SERVICES
 
     known = [svc.name for svc in SERVICES]
     if text not in known:
@@ -131,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_status(settings: settings_module.Settings) -> None:
-    from ventes import stack
+    from stack import processes
 
-    rows = stack.status(settings)
+    rows = processes.status(settings)
     print(f"{'service':<10} {'pid':>7}  {'address':<22} {'health':<14} {'rss':>7}  log")
     for r in rows:
         pid = r["pid"] or "-"
@@ -148,14 +148,14 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command not in ("down", "status"):
         settings.make_home()
     if args.command == "up":
-        from ventes import stack
+        from stack import processes
 
-        stack.up(settings, args.services or None)
+        processes.up(settings, args.services or None)
         print("stop with: ventes down")
     elif args.command == "down":
-        from ventes import stack
+        from stack import processes
 
-        stack.down(settings, args.services or None)
+        processes.down(settings, args.services or None)
     elif args.command == "status":
         _print_status(settings)
     elif args.command == "produce":
@@ -167,19 +167,19 @@ def dispatch(args: argparse.Namespace) -> int:
 
         ingest(settings, follow=args.follow, skip_lost_offsets=args.skip_lost_offsets)
     elif args.command == "transform":
-        from ventes import dbt
+        from transformation import dbt
 
         dbt.build(settings)
     elif args.command == "run":
         from ingestion.job import ingest
-        from ventes import dbt
+        from transformation import dbt
 
         begin = time.monotonic()
         ingest(settings)
         dbt.build(settings)
         print(f"run finished in {time.monotonic() - begin:.1f}s")
     elif args.command == "docs":
-        from ventes import dbt
+        from transformation import dbt
 
         dbt.docs(settings, serve=not args.no_serve)
     return 0

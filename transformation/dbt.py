@@ -9,13 +9,13 @@ its logs live under VENTES_HOME, so homes used side by side never share them.
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from transformation.results import failure_labels
 from ventes.errors import VentesError
 from ventes.net import port_open
 from ventes.settings import Settings
@@ -25,7 +25,6 @@ DBT = Path(sys.executable).parent / "dbt"
 # only when the SQL changes, and they run in the test suite (``dbt test --select test_type:unit``)
 # instead of on every scheduled build.
 PIPELINE_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
-FAILED_STATUSES = ("error", "fail", "runtime error")
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def run(settings: Settings, *args: str, echo: Callable[[str], None] = print) -> 
             tail = [*tail[-40:], line]
     command = " ".join(itertools.takewhile(lambda arg: not arg.startswith("-"), args))
     # Results older than this run (dbt stopped before running any node) are not this run's.
-    failures = _failures(results) if _modified(results) != before else []
+    failures = failure_labels(results) if _modified(results) != before else []
     return DbtRun(command=command, returncode=proc.returncode, failures=failures, output_tail=tail)
 
 
@@ -101,26 +100,6 @@ def _modified(path: Path) -> int | None:
         return path.stat().st_mtime_ns
     except FileNotFoundError:
         return None
-
-
-def _failures(results: Path) -> list[str]:
-    """``model ventes_clean (error)``-style labels of the nodes that failed, from run_results."""
-    try:
-        payload = json.loads(results.read_text())
-    except (OSError, ValueError):
-        return []
-    failures = []
-    for result in payload.get("results", []):
-        status = str(result.get("status", ""))
-        if status not in FAILED_STATUSES:
-            continue
-        kind, _, name = result.get("unique_id", "").partition(".")
-        name = name.partition(".")[2] or name  # drop the project name
-        detail = status
-        if status == "fail" and result.get("failures"):
-            detail = f"fail: {result['failures']} rows"
-        failures.append(f"{kind.replace('_', ' ')} {name} ({detail})")
-    return failures
 
 
 def check(run_result: DbtRun) -> None:

@@ -18,26 +18,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ventes import airflow_local
+from ventes import delta
+from ventes.contract import BRONZE_TABLE, SILVER_TABLES
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
-    from cosmos import DbtTaskGroup
-    from deltalake import DeltaTable
 
 log = logging.getLogger(__name__)
 
-SILVER_TABLES = (
-    "ventes_clean",
-    "ventes_rejets",
-    "ventes_aggreges",
-    "top_produits",
-    "hourly_sales",
-    "ventes_par_segment",
-    "pipeline_quality",
-)
+DAG_ID = "unified_sales_pipeline"
 # Set this Airflow Variable to "false" to stop the DAG producing demo sales (real sales come
 # from elsewhere); the DAG param ``produce_demo_sales`` does the same for one run.
 PRODUCE_VARIABLE = "ventes_produce_demo_sales"
@@ -85,7 +76,7 @@ def _asset(layer: str, table: str, path: Path) -> Asset:
 
 
 def bronze_asset(settings: Settings) -> Asset:
-    return _asset("bronze", "ventes_raw", settings.bronze_path)
+    return _asset("bronze", BRONZE_TABLE, settings.bronze_path)
 
 
 def silver_assets(settings: Settings) -> list[Asset]:
@@ -98,7 +89,7 @@ def silver_assets(settings: Settings) -> list[Asset]:
 def check_infrastructure(settings: Settings) -> dict[str, str]:
     """Kafka answers (the sales topic is created if missing, as ``ventes up`` does); the Spark
     Thrift Server answers a query."""
-    from ventes import stack
+    from transformation import thrift
     from ventes.kafka_admin import ensure_topic
 
     problems = []
@@ -106,7 +97,7 @@ def check_infrastructure(settings: Settings) -> dict[str, str]:
         ensure_topic(settings)
     except Exception as exc:  # any failure means Kafka does not answer
         problems.append(f"Kafka does not answer at {settings.kafka_bootstrap_servers}: {exc}")
-    if not stack.service("thrift").healthy(settings):
+    if not thrift.answers(settings):
         problems.append(
             f"the Spark Thrift Server does not answer at {settings.thrift_host}:{settings.thrift_port}"
         )
@@ -139,13 +130,13 @@ def bronze_has_every_offset(settings: Settings) -> bool:
     Then the Bronze job would find nothing to ingest, and its Spark start-up is not worth paying:
     an idle scheduled run costs seconds instead of a Spark application.
     """
-    from ingestion.job import kafka_offsets
+    from ingestion.offsets import kafka_offsets
 
-    if _delta_table(settings.bronze_path) is None:
+    if delta.open_table(settings.bronze_path) is None:
         return False
     topic = settings.kafka_topic.replace("'", "''")
     sql = f'''select "partition", max("offset") as last from t where topic = '{topic}' group by "partition"'''
-    last = {row["partition"]: row["last"] for row in _query(settings.bronze_path, sql)}
+    last = {row["partition"]: row["last"] for row in delta.query(settings.bronze_path, sql)}
     return all(
         end <= earliest or last.get(partition, -1) >= end - 1
         for partition, (earliest, end) in kafka_offsets(settings).items()
@@ -164,7 +155,7 @@ def run_bronze_processing(settings: Settings) -> dict[str, bool]:
     one stopped. Skipped when Bronze already holds everything Kafka has.
     """
     from ingestion import streaming
-    from ventes import stack
+    from ventes.spark import child_env
 
     job = streaming.following_job(settings)
     if job is not None:
@@ -182,7 +173,7 @@ def run_bronze_processing(settings: Settings) -> dict[str, bool]:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=stack.child_env(settings),
+        env=child_env(settings),
         cwd=settings.project_root,
         start_new_session=True,
     ) as proc:
@@ -209,34 +200,12 @@ def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
             continue
 
 
-def _delta_table(path: Path) -> DeltaTable | None:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        return DeltaTable(str(path))
-    except TableNotFoundError:
-        return None
-
-
-def _query(path: Path, sql: str) -> list[dict[str, Any]]:
-    """Run ``sql`` against the Delta table at ``path`` registered as ``t``."""
-    from deltalake import QueryBuilder
-
-    table = _delta_table(path)
-    if table is None:
-        raise VentesError(f"no Delta table at {path}")
-    result = QueryBuilder().register("t", table).execute(sql).read_all()
-    columns = [result.column(name).to_pylist() for name in result.column_names]
-    return [dict(zip(result.column_names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
 def check_bronze_data_ready(settings: Settings) -> dict[str, int]:
     """The Bronze table exists and holds rows for dbt to build from."""
-    table = _delta_table(settings.bronze_path)
+    table = delta.open_table(settings.bronze_path)
     if table is None:
         raise VentesError(f"no Bronze table at {settings.bronze_path} yet: nothing was ingested")
-    rows = _query(settings.bronze_path, "select count(*) as n from t")[0]["n"]
+    rows = delta.query(settings.bronze_path, "select count(*) as n from t")[0]["n"]
     if rows == 0:
         raise VentesError(f"the Bronze table at {settings.bronze_path} is empty")
     return {"bronze_rows": rows, "bronze_version": table.version()}
@@ -246,7 +215,7 @@ def silver_versions(settings: Settings) -> dict[str, int | None]:
     """Current Delta version of each Silver table (None when it does not exist)."""
     versions = {}
     for name in SILVER_TABLES:
-        table = _delta_table(settings.silver_path(name))
+        table = delta.open_table(settings.silver_path(name))
         versions[name] = None if table is None else table.version()
     return versions
 
@@ -259,12 +228,12 @@ def verify_final_output(settings: Settings, bronze_rows: int) -> dict[str, Any]:
     missing = [name for name, version in silver_versions(settings).items() if version is None]
     if missing:
         raise VentesError(f"Silver tables missing after dbt build: {', '.join(missing)}")
-    quality_rows = _query(settings.silver_path("pipeline_quality"), "select * from t")
+    quality_rows = delta.query(settings.silver_path("pipeline_quality"), "select * from t")
     if len(quality_rows) != 1:
         raise VentesError(f"pipeline_quality should hold one row, holds {len(quality_rows)}")
     quality = quality_rows[0]
-    clean = _query(settings.silver_path("ventes_clean"), "select count(*) as n from t")[0]["n"]
-    rejected = _query(settings.silver_path("ventes_rejets"), "select count(*) as n from t")[0]["n"]
+    clean = delta.query(settings.silver_path("ventes_clean"), "select count(*) as n from t")[0]["n"]
+    rejected = delta.query(settings.silver_path("ventes_rejets"), "select count(*) as n from t")[0]["n"]
     accounted = quality["valid_sales"] + quality["rejected_rows"] + quality["duplicates_dropped"]
     checks = {
         f"Bronze rows ({quality['bronze_rows']}) = valid + rejected + duplicates ({accounted})": (
@@ -282,102 +251,3 @@ def verify_final_output(settings: Settings, bronze_rows: int) -> dict[str, Any]:
     }
     log.info("Silver verified: %s", summary)
     return summary
-
-
-# --- dbt, rendered by Cosmos ---------------------------------------------------------------
-
-
-def _dbt_profile(settings: Settings) -> tuple[str, str]:
-    """The profile the dbt project names, and that profile's default target."""
-    import yaml
-
-    project = yaml.safe_load((settings.dbt_project_dir / "dbt_project.yml").read_text())
-    profiles = yaml.safe_load((settings.dbt_profiles_dir / "profiles.yml").read_text())
-    name = project["profile"]
-    return name, profiles[name]["target"]
-
-
-def keep_run_results(project_dir: str, **_: Any) -> None:
-    """Cosmos callback after the dbt build: keep its ``run_results.json`` where the dashboard
-    reads the last build (Cosmos runs dbt in a temporary copy of the project, removed after)."""
-    from ventes import settings as settings_module
-
-    source = Path(project_dir) / "target" / "run_results.json"
-    if not source.exists():
-        return
-    target = settings_module.load().dbt_target_dir / "run_results.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(".run_results.json.partial")
-    partial.write_bytes(source.read_bytes())
-    partial.replace(target)  # the dashboard never reads half a file
-
-
-def dbt_task_group(settings: Settings, group_id: str = "dbt_build") -> DbtTaskGroup:
-    """One ``dbt build`` for the whole project, each model and its tests followed by a task.
-
-    Cosmos' watcher mode: a producer task runs ``dbt build`` once (one dbt start-up and parse,
-    the project's threads over the Thrift server), and a sensor per model, then per model's
-    tests, succeeds or fails as dbt reports that node, so each keeps its own state and log in the
-    UI. A sensor's retry runs its model alone (``dbt run --select``) once the build has ended.
-
-    The sensors poke in their worker rather than deferring to a triggerer: a build takes
-    seconds, and a trigger that fires within seconds of its deferral races the scheduler, which
-    then marks the sensor up for retry ("finished with state success, but the task instance's
-    state attribute is queued", seen with Airflow 3.3), costing a retry delay per model.
-
-    The graph comes from the manifest ``ventes up`` compiles, so parsing the DAG does not run
-    dbt; without a current manifest Cosmos falls back to ``dbt ls`` (cached per project hash).
-    """
-    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-
-    from ventes.dbt import PIPELINE_BUILD_FLAGS
-
-    profile_name, target_name = _dbt_profile(settings)
-    if airflow_local.manifest_is_current(settings):
-        load_method, manifest = LoadMode.DBT_MANIFEST, airflow_local.manifest_file(settings)
-    else:
-        log.warning(
-            "no current dbt manifest at %s: rendering from dbt ls", airflow_local.manifest_file(settings)
-        )
-        load_method, manifest = LoadMode.DBT_LS, None
-    return DbtTaskGroup(
-        group_id=group_id,
-        project_config=ProjectConfig(
-            dbt_project_path=settings.dbt_project_dir,
-            manifest_path=manifest,
-            install_dbt_deps=False,
-        ),
-        profile_config=ProfileConfig(
-            profile_name=profile_name,
-            target_name=target_name,
-            profiles_yml_filepath=settings.dbt_profiles_dir / "profiles.yml",
-        ),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.WATCHER,
-            invocation_mode=InvocationMode.DBT_RUNNER,
-            # Also the `dbt ls` of the fallback rendering, whatever the PATH.
-            dbt_executable_path=airflow_local.BIN / "dbt",
-            # The producer only: unit tests run in the test suite, not on every build.
-            setup_operator_args={
-                "dbt_cmd_flags": list(PIPELINE_BUILD_FLAGS),
-                "callback": keep_run_results,
-            },
-        ),
-        render_config=RenderConfig(
-            load_method=load_method,
-            test_behavior=TestBehavior.AFTER_EACH,
-            # A test reading several models (the Bronze-to-Silver conservation test) counts in
-            # each parent's test task: the watcher reports tests per model, so a detached test
-            # task would never hear of its result.
-            should_detach_multiple_parents_tests=False,
-            # Lineage events need the OpenLineage provider; the DAG declares its own Assets.
-            emit_datasets=False,
-        ),
-        operator_args={
-            "execution_timeout": TIMEOUTS["dbt"],
-            "deferrable": False,
-            # How often a waiting sensor asks how its node is doing: the build takes seconds.
-            "poke_interval": 1,
-        },
-    )

@@ -22,11 +22,14 @@ import urllib.request
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
+from services.catalogue import Service
+from transformation.manifest import compile_manifest
+from ventes import logfiles
 from ventes import settings as settings_module
 from ventes.errors import VentesError
 from ventes.settings import Settings
+from ventes.spark import child_env
 
 BIN = Path(sys.executable).parent
 # Task logs are files the API server reads directly: no log server (it would take port 8793).
@@ -37,9 +40,6 @@ COMPONENTS = {
 }
 ADMIN_USER = "admin"
 HOST = "127.0.0.1"
-DAG_ID = "unified_sales_pipeline"
-# Folders of the dbt project that dbt writes into: their changes do not make the manifest stale.
-_DBT_OUTPUT_DIRS = {"target", "logs", "dbt_packages"}
 # Airflow's processes create files for their owner alone: the metadata DB holds connections,
 # variables and the run history, the task logs what the tasks printed.
 UMASK = 0o077
@@ -59,15 +59,6 @@ def password_file(settings: Settings) -> Path:
 
 def database_file(settings: Settings) -> Path:
     return settings.airflow_home / "airflow.db"
-
-
-def manifest_dir(settings: Settings) -> Path:
-    """dbt's target path for the manifest the DAG renders its dbt tasks from."""
-    return settings.airflow_home / "dbt_target"
-
-
-def manifest_file(settings: Settings) -> Path:
-    return manifest_dir(settings) / "manifest.json"
 
 
 def task_log_dir(settings: Settings) -> Path:
@@ -181,8 +172,6 @@ def _write_private(path: Path, write: Callable) -> None:
 
 def airflow_env(settings: Settings) -> dict[str, str]:
     """The environment of an Airflow process: the project's settings and AIRFLOW_HOME."""
-    from ventes.stack import child_env
-
     env = child_env(settings)  # AIRFLOW_HOME is one of the settings children see
     env["AIRFLOW_CONFIG"] = str(config_file(settings))
     return env
@@ -214,59 +203,6 @@ def migrate(settings: Settings) -> bool:
         return False
     airflow_command(settings, "db", "migrate")
     stamp.write_text(version)
-    return True
-
-
-# --- the dbt manifest the DAG renders ------------------------------------------------------
-
-
-def _newest_project_change(settings: Settings) -> float:
-    newest = (settings.dbt_profiles_dir / "profiles.yml").stat().st_mtime
-    project = settings.dbt_project_dir
-    for root, dirs, files in os.walk(project):
-        if Path(root) == project:
-            dirs[:] = [d for d in dirs if d not in _DBT_OUTPUT_DIRS]
-        for name in files:
-            newest = max(newest, (Path(root) / name).stat().st_mtime)
-    return newest
-
-
-def manifest_is_current(settings: Settings) -> bool:
-    """The compiled manifest exists and no file of the dbt project changed since it was made."""
-    manifest = manifest_file(settings)
-    try:
-        return manifest.stat().st_mtime >= _newest_project_change(settings)
-    except FileNotFoundError:
-        return False
-
-
-def compile_manifest(settings: Settings) -> bool:
-    """``dbt parse`` into ``manifest_dir`` unless the manifest is current. Returns True if it ran."""
-    if manifest_is_current(settings):
-        return False
-    result = subprocess.run(
-        [
-            str(BIN / "dbt"),
-            "parse",
-            "--project-dir",
-            str(settings.dbt_project_dir),
-            "--profiles-dir",
-            str(settings.dbt_profiles_dir),
-            "--target-path",
-            str(manifest_dir(settings)),
-            "--log-path",
-            str(settings.log_dir),
-        ],
-        env=airflow_env(settings),
-        cwd=settings.dbt_project_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-        umask=UMASK,
-    )
-    if result.returncode != 0:
-        lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
-        raise VentesError(f"dbt parse failed: {(lines or [result.stderr.strip()])[-1][:300]}")
     return True
 
 
@@ -311,36 +247,15 @@ def healthy(settings: Settings) -> bool:
     )
 
 
-def api(settings: Settings, method: str, path: str, body: dict | None = None) -> Any:
-    """Call the REST API (``/api/v2/...``) as the admin user; returns the decoded JSON."""
-    password = json.loads(password_file(settings).read_text())[ADMIN_USER]
-    token = _request(f"{url(settings)}/auth/token", "POST", {"username": ADMIN_USER, "password": password})
-    return _request(f"{url(settings)}{path}", method, body, token["access_token"])
-
-
-def _request(address: str, method: str, body: dict | None = None, token: str | None = None) -> Any:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(address, data=data, method=method, headers=headers)
-    # Generous: with SQLite, a request waits while the scheduler holds the write lock.
-    with urllib.request.urlopen(request, timeout=60) as response:
-        payload = response.read()
-    return json.loads(payload) if payload else None
-
-
 # --- the service ---------------------------------------------------------------------------
 
 
 def service_command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "ventes.airflow_local"]
+    return [sys.executable, "-m", "stack.local_airflow"]
 
 
 def serve(settings: Settings, poll: float = 1.0, grace: float = 25.0) -> int:
     """Run the three components until told to stop (SIGTERM/SIGINT) or one of them exits."""
-    from ventes import logfiles
-
     os.umask(UMASK)
     stopping = False
 
@@ -398,6 +313,20 @@ def _kill_rest_of_group() -> None:
                 proc.kill()
         except (psutil.Error, ProcessLookupError):
             continue
+
+
+# API server, scheduler and DAG processor under one supervisor, :func:`serve`.
+AIRFLOW = Service(
+    "airflow",
+    port=lambda s: s.airflow_port,
+    host=lambda s: HOST,
+    command=service_command,
+    healthy=healthy,
+    prepare=prepare,
+    on_ready=refresh_manifest,
+    start_timeout=240.0,
+    url=lambda s: url(s) + "/",
+)
 
 
 if __name__ == "__main__":
