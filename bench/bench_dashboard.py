@@ -42,9 +42,8 @@ import psutil  # noqa: E402
 from ingestion.catalogue import PAYS, PRODUCTS  # noqa: E402
 from services import catalogue  # noqa: E402
 from tests.ports import reserve_port  # noqa: E402
-from ventes import jars  # noqa: E402
 from ventes import settings as settings_module  # noqa: E402
-from ventes.spark import child_env, delta_conf  # noqa: E402
+from ventes.spark import child_env, delta_conf, new_session  # noqa: E402
 
 PATH = "/api/aggregated_sales"
 
@@ -173,15 +172,7 @@ def wait_http(port: int, timeout: float = 60) -> None:
 
 
 def spark_session(settings: settings_module.Settings):
-    from pyspark.sql import SparkSession
-
-    jars.ensure_jars(settings)
-    builder = SparkSession.builder.master("local[2]").appName("bench-dashboard-seed")
-    for key, value in quiet_spark_conf(settings).items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return new_session(settings, "bench-dashboard-seed", master="local[2]", log_level="ERROR")
 
 
 def quiet_spark_conf(settings: settings_module.Settings) -> dict[str, str]:

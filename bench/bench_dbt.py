@@ -29,10 +29,9 @@ from pyspark.sql import functions as F
 from ingestion.bronze import BRONZE_SCHEMA
 from stack import processes
 from transformation import dbt
-from ventes import jars
 from ventes import settings as settings_module
 from ventes.settings import Settings
-from ventes.spark import delta_conf
+from ventes.spark import new_session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.ports import reserve_port
@@ -148,12 +147,9 @@ def main() -> None:
     # Two lakes, each with its own Thrift server, timed in turns so that any change in the
     # machine's load falls on both alike.
     lanes = {0: lane(root, "empty_history"), args.history: lane(root, "with_history")}
-    jars.ensure_jars(lanes[0])
-    builder = SparkSession.builder.master("local[2]").appName("bench-dbt")
-    for key, value in {**delta_conf(lanes[0]), "spark.driver.memory": "2g"}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = new_session(
+        lanes[0], "bench-dbt", master="local[2]", conf={"spark.driver.memory": "2g"}, log_level="ERROR"
+    )
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     wall: dict[int, list[float]] = {history: [] for history in lanes}
     cpu: dict[int, list[float]] = {history: [] for history in lanes}

@@ -41,24 +41,10 @@ def spark_session(settings: Settings, extra_conf: dict[str, str] | None = None):
     """
     from pyspark.sql import SparkSession
 
-    from ventes import jars
-    from ventes.spark import delta_conf
+    from ventes.spark import new_session
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
-    jars.ensure_jars(settings)
-    builder = SparkSession.builder.master(settings.spark_master).appName(APP_NAME)
-    conf = delta_conf(settings)
-    conf.update(
-        {
-            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_config(settings)}",
-            "spark.ui.showConsoleProgress": "false",
-            **(extra_conf or {}),
-        }
-    )
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("WARN")
-    return session, True
+    log4j = {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_config(settings)}"}
+    return new_session(settings, APP_NAME, conf={**log4j, **(extra_conf or {})}), True

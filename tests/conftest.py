@@ -75,15 +75,8 @@ def thrift(test_env: settings_module.Settings) -> Iterator[settings_module.Setti
 @pytest.fixture(scope="session")
 def spark(test_env: settings_module.Settings):
     """A local SparkSession with Delta, for the pure DataFrame functions."""
-    from pyspark.sql import SparkSession
+    from ventes.spark import new_session
 
-    from ventes.spark import delta_conf
-
-    jars.ensure_jars(test_env)
-    builder = SparkSession.builder.master("local[2]").appName("ventes-tests")
-    for key, value in delta_conf(test_env).items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session = new_session(test_env, "ventes-tests", master="local[2]", log_level="ERROR")
     yield session
     session.stop()

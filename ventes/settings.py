@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ventes.contract import BRONZE_TABLE
 from ventes.errors import VentesError
@@ -38,6 +39,7 @@ _JDBC_URL = re.compile(r"(?:jdbc:\S+)?")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
 _CRON_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
 _PORT = (1, 65535)
+_ANY_COUNT = (1, 2**31 - 1)
 _NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]*")
 # Spark puts the secret on JVM command lines and in its daemons' option strings (split on
 # spaces): no white space, quotes or shell metacharacters, and long enough to resist guessing.
@@ -84,7 +86,7 @@ class _Reader:
         text = self.check(name, default, _NO_CONTROL.fullmatch, "a path without control characters")
         return Path(text if _NO_CONTROL.fullmatch(text) else default).expanduser().resolve()
 
-    def integer(self, name: str, default: int, bounds: tuple[int, int] = (1, 2**31 - 1)) -> int:
+    def integer(self, name: str, default: int, bounds: tuple[int, int] = _ANY_COUNT) -> int:
         low, high = bounds
         allowed = "a port number 1..65535" if bounds == _PORT else f"an integer {low}..{high}"
 
@@ -104,10 +106,19 @@ class _Reader:
         value = self.check(name, default, valid, "a comma-separated list of host:port, ports 1..65535")
         return ",".join(item.strip() for item in value.split(","))
 
-    def secret(self, name: str, valid: Callable[[str], object], allowed: str) -> str:
+    def topic(self, name: str, default: str) -> str:
+        return self.check(
+            name, default, _TOPIC.fullmatch, "1 to 249 characters among A-Z a-z 0-9 . _ - (not . or ..)"
+        )
+
+    def jdbc_url(self, name: str, default: str) -> str:
+        return self.check(name, default, _JDBC_URL.fullmatch, "empty or a JDBC URL (jdbc:...)")
+
+    def secret(self, name: str, default: str) -> str:
         """Like :meth:`check`, but a refused value is not repeated in the message (it goes to logs)."""
-        value = self.environ.get(name, "").strip()
-        if not valid(value):
+        value = self.environ.get(name, "").strip() or default
+        if not _SECRET.fullmatch(value):
+            allowed = "empty or 16 to 512 of A-Z a-z 0-9 . _ ~ + / = -"
             self.problems.append(f"{name} must be {allowed} (the value given is not shown)")
             return ""
         return value
@@ -130,6 +141,8 @@ class _Reader:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting, read and validated once by :func:`load` (see ``_VARIABLES``)."""
+
     home: Path
     delta_root: Path
     kafka_bootstrap_servers: str
@@ -146,23 +159,23 @@ class Settings:
     max_offsets_per_trigger: int
     jars_dir: Path
     # Airflow's unified_sales_pipeline: cron schedule, retries of each task, first retry delay.
-    pipeline_schedule: str = "*/15 * * * *"
-    pipeline_retries: int = 2
-    pipeline_retry_delay: int = 30
+    pipeline_schedule: str
+    pipeline_retries: int
+    pipeline_retry_delay: int
     # Where Spark executors reach this process's driver: loopback locally, the container's
     # name in docker-compose.
-    spark_driver_host: str = "127.0.0.1"
+    spark_driver_host: str
     # The address the driver listens on: its host by default; 0.0.0.0 in a container on several
     # networks, where the container's name resolves to one of its addresses only.
-    spark_driver_bind_address: str = "127.0.0.1"
+    spark_driver_bind_address: str
     # Spark's RPC authentication (spark.authenticate): the secret shared by the master, the
     # workers and every application of a standalone cluster; empty: no authentication (local).
-    spark_auth_secret: str = field(default="", repr=False)
+    spark_auth_secret: str = field(repr=False)
     # JDBC URL of a metastore shared by every Spark JVM (PostgreSQL in docker-compose); empty:
     # the Thrift server alone owns an embedded Derby metastore under VENTES_HOME.
-    metastore_url: str = ""
+    metastore_url: str
     # The dashboard warns when Bronze saw no commit, or Silver lags Bronze, for this many seconds.
-    dashboard_stale_after: int = 1800
+    dashboard_stale_after: int
 
     # Lake layout.
     @property
@@ -248,33 +261,48 @@ class Settings:
     def env_for_children(self) -> dict[str, str]:
         """The environment a child process (dbt, Spark, Airflow) needs to see the same settings."""
         env = dict(os.environ)
-        env.update(
-            VENTES_HOME=str(self.home),
-            DELTA_ROOT=str(self.delta_root),
-            KAFKA_BOOTSTRAP_SERVERS=self.kafka_bootstrap_servers,
-            KAFKA_TOPIC=self.kafka_topic,
-            SPARK_MASTER=self.spark_master,
-            THRIFT_HOST=self.thrift_host,
-            THRIFT_PORT=str(self.thrift_port),
-            DASHBOARD_HOST=self.dashboard_host,
-            DASHBOARD_PORT=str(self.dashboard_port),
-            KAFKA_PARTITIONS=str(self.kafka_partitions),
-            KAFKA_CONTROLLER_PORT=str(self.kafka_controller_port),
-            DBT_DOCS_PORT=str(self.docs_port),
-            AIRFLOW_PORT=str(self.airflow_port),
-            MAX_OFFSETS_PER_TRIGGER=str(self.max_offsets_per_trigger),
-            VENTES_JARS=str(self.jars_dir),
-            AIRFLOW_HOME=str(self.airflow_home),
-            PIPELINE_SCHEDULE=self.pipeline_schedule,
-            PIPELINE_RETRIES=str(self.pipeline_retries),
-            PIPELINE_RETRY_DELAY=str(self.pipeline_retry_delay),
-            SPARK_DRIVER_HOST=self.spark_driver_host,
-            SPARK_DRIVER_BIND_ADDRESS=self.spark_driver_bind_address,
-            SPARK_AUTH_SECRET=self.spark_auth_secret,
-            METASTORE_URL=self.metastore_url,
-            DASHBOARD_STALE_AFTER=str(self.dashboard_stale_after),
-        )
+        env.update({variable: str(getattr(self, name)) for name, variable, _, _ in _VARIABLES})
+        env["AIRFLOW_HOME"] = str(self.airflow_home)
         return env
+
+
+def _integer(bounds: tuple[int, int]) -> Callable[[_Reader, str, int], int]:
+    return lambda env, name, default: env.integer(name, default, bounds)
+
+
+def _driver_bind_default(got: dict[str, Any]) -> str:
+    host = got["spark_driver_host"]
+    return host if _valid_host(host) else "127.0.0.1"
+
+
+# Each setting once: its field, its environment variable, how it is read and validated, and its
+# default (a value, or a function of the settings read before it).
+_VARIABLES: tuple[tuple[str, str, Callable[[_Reader, str, Any], Any], Any], ...] = (
+    ("home", "VENTES_HOME", _Reader.path, str(PROJECT_ROOT / ".ventes")),
+    ("delta_root", "DELTA_ROOT", _Reader.path, lambda got: str(got["home"] / "delta")),
+    ("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", _Reader.servers, "localhost:9092"),
+    ("kafka_topic", "KAFKA_TOPIC", _Reader.topic, "ventes_stream"),
+    ("kafka_partitions", "KAFKA_PARTITIONS", _integer((1, 10_000)), 3),
+    ("kafka_controller_port", "KAFKA_CONTROLLER_PORT", _integer(_PORT), 9093),
+    ("spark_master", "SPARK_MASTER", _Reader.spark_master, "local[*]"),
+    ("thrift_host", "THRIFT_HOST", _Reader.host, "127.0.0.1"),
+    ("thrift_port", "THRIFT_PORT", _integer(_PORT), 10000),
+    ("dashboard_host", "DASHBOARD_HOST", _Reader.host, "127.0.0.1"),
+    ("dashboard_port", "DASHBOARD_PORT", _integer(_PORT), 5000),
+    ("docs_port", "DBT_DOCS_PORT", _integer(_PORT), 8081),
+    ("airflow_port", "AIRFLOW_PORT", _integer(_PORT), 8080),
+    ("max_offsets_per_trigger", "MAX_OFFSETS_PER_TRIGGER", _integer(_ANY_COUNT), 200_000),
+    # Shared by every VENTES_HOME of a checkout (tests make many), so jars download once.
+    ("jars_dir", "VENTES_JARS", _Reader.path, str(PROJECT_ROOT / ".ventes" / "jars")),
+    ("pipeline_schedule", "PIPELINE_SCHEDULE", _Reader.cron, "*/15 * * * *"),
+    ("pipeline_retries", "PIPELINE_RETRIES", _integer((0, 100)), 2),
+    ("pipeline_retry_delay", "PIPELINE_RETRY_DELAY", _integer((1, 86_400)), 30),
+    ("spark_driver_host", "SPARK_DRIVER_HOST", _Reader.host, "127.0.0.1"),
+    ("spark_driver_bind_address", "SPARK_DRIVER_BIND_ADDRESS", _Reader.host, _driver_bind_default),
+    ("spark_auth_secret", "SPARK_AUTH_SECRET", _Reader.secret, ""),
+    ("metastore_url", "METASTORE_URL", _Reader.jdbc_url, ""),
+    ("dashboard_stale_after", "DASHBOARD_STALE_AFTER", _integer(_ANY_COUNT), 1800),
+)
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -283,42 +311,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     Raises :class:`SettingsError` naming every variable that is not allowed, and what would be.
     """
     env = _Reader(os.environ if environ is None else environ)
-    home = env.path("VENTES_HOME", str(PROJECT_ROOT / ".ventes"))
-    settings = Settings(
-        home=home,
-        delta_root=env.path("DELTA_ROOT", str(home / "delta")),
-        kafka_bootstrap_servers=env.servers("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-        kafka_topic=env.check(
-            "KAFKA_TOPIC",
-            "ventes_stream",
-            _TOPIC.fullmatch,
-            "1 to 249 characters among A-Z a-z 0-9 . _ - (not . or ..)",
-        ),
-        kafka_partitions=env.integer("KAFKA_PARTITIONS", 3, (1, 10_000)),
-        kafka_controller_port=env.integer("KAFKA_CONTROLLER_PORT", 9093, _PORT),
-        spark_master=env.spark_master("SPARK_MASTER", "local[*]"),
-        thrift_host=env.host("THRIFT_HOST", "127.0.0.1"),
-        thrift_port=env.integer("THRIFT_PORT", 10000, _PORT),
-        dashboard_host=env.host("DASHBOARD_HOST", "127.0.0.1"),
-        dashboard_port=env.integer("DASHBOARD_PORT", 5000, _PORT),
-        docs_port=env.integer("DBT_DOCS_PORT", 8081, _PORT),
-        airflow_port=env.integer("AIRFLOW_PORT", 8080, _PORT),
-        max_offsets_per_trigger=env.integer("MAX_OFFSETS_PER_TRIGGER", 200_000),
-        # Shared by every VENTES_HOME of a checkout (tests make many), so jars download once.
-        jars_dir=env.path("VENTES_JARS", str(PROJECT_ROOT / ".ventes" / "jars")),
-        pipeline_schedule=env.cron("PIPELINE_SCHEDULE", "*/15 * * * *"),
-        pipeline_retries=env.integer("PIPELINE_RETRIES", 2, (0, 100)),
-        pipeline_retry_delay=env.integer("PIPELINE_RETRY_DELAY", 30, (1, 86_400)),
-        spark_driver_host=(driver_host := env.host("SPARK_DRIVER_HOST", "127.0.0.1")),
-        spark_driver_bind_address=env.host(
-            "SPARK_DRIVER_BIND_ADDRESS", driver_host if _valid_host(driver_host) else "127.0.0.1"
-        ),
-        spark_auth_secret=env.secret(
-            "SPARK_AUTH_SECRET", _SECRET.fullmatch, "empty or 16 to 512 of A-Z a-z 0-9 . _ ~ + / = -"
-        ),
-        metastore_url=env.check("METASTORE_URL", "", _JDBC_URL.fullmatch, "empty or a JDBC URL (jdbc:...)"),
-        dashboard_stale_after=env.integer("DASHBOARD_STALE_AFTER", 1800),
-    )
+    got: dict[str, Any] = {}
+    for name, variable, read, default in _VARIABLES:
+        got[name] = read(env, variable, default(got) if callable(default) else default)
     if env.problems:
         raise SettingsError(*env.problems)
-    return settings
+    return Settings(**got)

@@ -38,6 +38,27 @@ def delta_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def new_session(
+    settings: Settings,
+    app_name: str,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+    log_level: str = "WARN",
+):
+    """A SparkSession with :func:`delta_conf` (and ``conf`` over it), on ``master`` or
+    ``SPARK_MASTER``; Spark's console progress bar off."""
+    from pyspark.sql import SparkSession
+
+    jars.ensure_jars(settings)
+    builder = SparkSession.builder.master(master or settings.spark_master).appName(app_name)
+    options = {**delta_conf(settings), "spark.ui.showConsoleProgress": "false", **(conf or {})}
+    for key, value in options.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(log_level)
+    return session
+
+
 def auth_conf(settings: Settings) -> dict[str, str]:
     """Spark's RPC authentication, when ``SPARK_AUTH_SECRET`` is set.
 

@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+import yaml
 
 from orchestration import tasks as pipeline
 from stack import local_airflow
@@ -56,6 +57,56 @@ def test_parsing_imports_nothing_heavy(airflow_env: Settings) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_parsing_reads_nothing_of_the_dbt_project(airflow_env: Settings) -> None:
+    """Airflow's "top level code" rule: the project's code reads no file of the dbt project and
+    walks none of its folders when the DAG is parsed (Cosmos renders the graph from the compiled
+    manifest; Cosmos itself opens dbt_project.yml for the packages folder's name)."""
+    profiles = airflow_env.dbt_profiles_dir / "profiles.yml"
+    probe = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"root, project = {str(airflow_env.project_root)!r}, {str(airflow_env.dbt_project_dir)!r}\n"
+        f"profiles = {str(profiles)!r}\n"
+        "seen = []\n"
+        "def ours(frame):\n"
+        "    while frame is not None:\n"
+        "        name = frame.f_code.co_filename\n"
+        "        if 'site-packages' in name:\n"
+        "            return False\n"
+        "        if name.startswith(root):\n"
+        "            return True\n"
+        "        frame = frame.f_back\n"
+        "    return False\n"
+        "def audit(event, args):\n"
+        "    if event in ('open', 'os.scandir', 'os.listdir') and args and isinstance(args[0], str):\n"
+        "        if (args[0].startswith(project) or args[0] == profiles) and ours(sys._getframe(1)):\n"
+        "            seen.append(f'{event} {args[0]}')\n"
+        "sys.addaudithook(audit)\n"
+        f"bag = DagBag(dag_folder={str(airflow_env.dags_dir)!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print(json.dumps(seen))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=local_airflow.airflow_env(airflow_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_cosmos_profile_is_the_one_the_dbt_project_names(airflow_env: Settings) -> None:
+    from orchestration import dbt_group
+
+    project = yaml.safe_load((airflow_env.dbt_project_dir / "dbt_project.yml").read_text())
+    profiles = yaml.safe_load((airflow_env.dbt_profiles_dir / "profiles.yml").read_text())
+    assert project["profile"] == dbt_group.PROFILE_NAME
+    assert profiles[project["profile"]]["target"] == dbt_group.TARGET_NAME
 
 
 def test_pipeline_order(sales_dag) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from ingestion.bronze import BRONZE_SCHEMA, PARSE_STATUSES
+from ingestion.bronze import BRONZE_SCHEMA
+from ventes.contract import BRONZE_COLUMNS, PARSE_STATUSES
 from ventes.settings import PROJECT_ROOT
 
 MODELS = PROJECT_ROOT / "dbt_ventes" / "models"
@@ -16,7 +17,11 @@ def test_bronze_source_declares_the_bronze_schema() -> None:
     [bronze] = sources["sources"]
     [ventes_raw] = bronze["tables"]
     declared = [(c["name"], c["data_type"]) for c in ventes_raw["columns"]]
-    assert declared == [(f.name, f.dataType.simpleString()) for f in BRONZE_SCHEMA]
+    assert declared == list(BRONZE_COLUMNS)
+
+
+def test_the_bronze_job_writes_the_contract() -> None:
+    assert [(f.name, f.dataType.simpleString()) for f in BRONZE_SCHEMA] == list(BRONZE_COLUMNS)
 
 
 def test_rejects_accept_every_parse_status_of_the_bronze_job() -> None:

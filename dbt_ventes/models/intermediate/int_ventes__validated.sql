@@ -7,7 +7,7 @@ with
 
 records as (
 
-    select * from {{ ref('stg_ventes__raw') }}
+    select * from {{ ref('stg_bronze__ventes') }}
 
 ),
 
@@ -23,33 +23,13 @@ checked as (
 
 final as (
 
+    -- The staging model's columns, then the verdict: its columns are listed once, there.
     select
-        topic,
-        partition,
-        offset,
-        kafka_timestamp,
-        kafka_key,
-        value,
-        ingestion_time,
-        ingestion_date,
-        parse_status,
-        parse_error,
-        vente_id,
-        client_id,
-        produit_id,
-        event_timestamp,
-        quantite,
-        montant,
-        client_nom,
-        produit_nom,
-        categorie,
-        pays,
-        segment,
-        reasons,
+        *,
         reasons is null as is_valid
 
     from checked
 
 )
 
-select * from final
+select * from final  -- noqa: AM04

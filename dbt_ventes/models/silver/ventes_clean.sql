@@ -14,11 +14,21 @@
     Kafka timestamp, then partition, then offset wins, whatever the order of arrival.
 -#}
 
+{%- set sale_columns = [
+    'vente_id', 'client_id', 'produit_id', 'event_timestamp', 'heure', 'quantite', 'montant',
+    'client_nom', 'produit_nom', 'categorie', 'pays', 'segment',
+    'kafka_timestamp', 'partition', 'offset', 'ingestion_time',
+] -%}
+
 with
 
 new_records as (
 
-    select * from {{ ref('int_ventes__validated') }}
+    select
+        *,
+        date_trunc('HOUR', event_timestamp) as heure
+
+    from {{ ref('int_ventes__validated') }}
     where
         is_valid
         {% if is_incremental() -%}
@@ -41,22 +51,7 @@ new_records as (
 candidates as (
 
     select
-        vente_id,
-        client_id,
-        produit_id,
-        event_timestamp,
-        date_trunc('HOUR', event_timestamp) as heure,
-        quantite,
-        montant,
-        client_nom,
-        produit_nom,
-        categorie,
-        pays,
-        segment,
-        kafka_timestamp,
-        partition,
-        offset,
-        ingestion_time,
+        {{ sale_columns | join(',\n        ') }},
         false as is_kept
 
     from new_records
@@ -66,22 +61,7 @@ candidates as (
         union all
 
         select
-            vente_id,
-            client_id,
-            produit_id,
-            event_timestamp,
-            heure,
-            quantite,
-            montant,
-            client_nom,
-            produit_nom,
-            categorie,
-            pays,
-            segment,
-            kafka_timestamp,
-            partition,
-            offset,
-            ingestion_time,
+            {{ sale_columns | join(',\n            ') }},
             true as is_kept
 
         from kept_sales
@@ -108,22 +88,7 @@ ranked as (
 final as (
 
     select
-        vente_id,
-        client_id,
-        produit_id,
-        event_timestamp,
-        heure,
-        quantite,
-        montant,
-        client_nom,
-        produit_nom,
-        categorie,
-        pays,
-        segment,
-        kafka_timestamp,
-        partition,
-        offset,
-        ingestion_time
+        {{ sale_columns | join(',\n        ') }}
 
     from ranked
     where recency_rank = 1 and not is_kept
