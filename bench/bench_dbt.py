@@ -30,6 +30,7 @@ from ingestion.bronze import BRONZE_SCHEMA
 from stack import processes
 from transformation import dbt
 from ventes import settings as settings_module
+from ventes.contract import SALE_FIELDS
 from ventes.settings import Settings
 from ventes.spark import new_session
 
@@ -87,17 +88,7 @@ def bronze_sales(
         F.to_date("ingestion_time").alias("date"),
         F.lit("ok").alias("parse_status"),
         F.lit(None).cast("string").alias("parse_error"),
-        "vente_id",
-        "client_id",
-        "produit_id",
-        "event_timestamp",
-        "quantite",
-        "montant",
-        "client_nom",
-        "produit_nom",
-        "categorie",
-        "pays",
-        "segment",
+        *(field.column for field in SALE_FIELDS),
     )
 
 

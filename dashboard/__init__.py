@@ -16,7 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard import api, pages
-from dashboard.queries import DbtResults, Lake
+from dashboard.lake import DbtResults, Lake
 from dashboard.reader import DEFAULT_CACHE_BYTES, DeltaReader
 from ventes import settings as settings_module
 

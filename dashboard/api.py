@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard import queries
+from dashboard.lake import Lake
 from dashboard.openapi import MAX_LIMIT, MAX_TEXT_LENGTH, NON_BLANK_PATTERN, openapi_document
 from dashboard.reader import TableUnreadable, size_of
 
@@ -130,7 +131,7 @@ def _moment(args: dict[str, str], name: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _lake() -> queries.Lake:
+def _lake() -> Lake:
     return current_app.extensions["ventes_lake"]
 
 

@@ -8,16 +8,12 @@ ints, times as ISO-8601 UTC strings ending in ``Z``.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
-from dashboard.reader import DeltaReader, Snapshot, TableUnreadable
-from transformation import results
+from dashboard.lake import DbtResults, Lake, count, iso_utc, money, utc
+from dashboard.reader import Snapshot, TableUnreadable
 from ventes.contract import SILVER_TABLES
 
 AGGREGATES = "ventes_aggreges"
@@ -34,58 +30,9 @@ HOURLY_DEFAULT_WINDOW = timedelta(days=7)
 TOP_REASONS = 10
 RECENT_REJECTS = 10
 REJECT_VALUE_CHARS = 200
-CENT = Decimal("0.01")
 # What every list endpoint answers before the first run. Answers are memoised objects, the same
 # from one request to the next until a commit, so the API can keep their JSON encoding too.
 NO_ROWS: list[dict] = []
-
-
-@dataclass
-class Lake:
-    """Where the tables are, and the reader that caches them."""
-
-    silver_root: Path
-    bronze_path: Path
-    dbt_target_dir: Path
-    stale_after: timedelta
-    reader: DeltaReader
-    _paths: dict[str, Path] = field(default_factory=dict)
-
-    def silver(self, table: str) -> Snapshot | None:
-        path = self._paths.get(table)
-        if path is None:
-            path = self._paths.setdefault(table, self.silver_root / table)
-        return self.reader.snapshot(path)
-
-    def bronze(self) -> Snapshot | None:
-        return self.reader.snapshot(self.bronze_path)
-
-
-# --- value conversions -------------------------------------------------------------------
-
-
-def money(value: Decimal | float | int | None) -> float:
-    if value is None:
-        return 0.0
-    return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def count(value: int | None) -> int:
-    return int(value or 0)
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """ISO-8601 in UTC with a ``Z``; a naive time is UTC (Delta ``timestamp_ntz``)."""
-    if moment is None:
-        return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _rows(snapshot: Snapshot | None, key: str, sql: str) -> list[dict[str, Any]]:
@@ -154,7 +101,7 @@ def _hours(snap: Snapshot) -> list[tuple[datetime, dict]]:
     rows = snap.query("select heure, total_montant, total_quantite from t order by heure")
     return [
         (
-            _utc(r["heure"]),
+            utc(r["heure"]),
             {
                 "heure": iso_utc(r["heure"]),
                 "total_montant": money(r["total_montant"]),
@@ -294,7 +241,7 @@ def _layer_times(lake: Lake) -> tuple[datetime | None, datetime | None, dict[str
         lake.silver(QUALITY), "pipeline_quality", "select * from t order by built_at desc limit 1"
     )
     quality = quality_rows[0] if quality_rows else {}
-    built_at = _utc(quality.get("built_at"))
+    built_at = utc(quality.get("built_at"))
     if built_at is None:
         # Without the quality table, the newest commit among the Silver tables.
         commits = [s.committed_at for s in map(lake.silver, SILVER_TABLES) if s and s.committed_at]
@@ -377,52 +324,6 @@ def _rejects(lake: Lake) -> dict[str, Any]:
         }
 
     return snapshot.memo("rejects", compute)
-
-
-class DbtResults:
-    """The last dbt invocation's ``run_results.json``, re-read when the file changes."""
-
-    def __init__(self, target_dir: Path) -> None:
-        self.path = target_dir / "run_results.json"
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int] | None = None
-        self._summary: dict[str, Any] | None = None
-
-    def summary(self) -> dict[str, Any] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        signature = (stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            if signature != self._seen:
-                self._summary = _summarise_run_results(self.path)
-                self._seen = signature
-            return self._summary
-
-
-def _summarise_run_results(path: Path) -> dict[str, Any] | None:
-    document = results.read(path)
-    if document is None:
-        return None  # being rewritten by a running dbt; the next request reads it again
-    nodes = results.node_results(document)
-    tests = Counter(n.status for n in nodes if n.is_test)
-    models = Counter(n.status for n in nodes if not n.is_test)
-    failures = [
-        {"noeud": n.unique_id, "statut": n.status, "message": n.message[:300]}
-        for n in nodes
-        if n.failed or n.status == "warn"
-    ]
-    metadata = document.get("metadata") or {}
-    return {
-        "commande": (document.get("args") or {}).get("which"),
-        "termine_a": metadata.get("generated_at"),
-        "duree_secondes": round(float(document.get("elapsed_time") or 0.0), 1),
-        "succes": not any(n.failed for n in nodes),
-        "tests": {s: tests[s] for s in ("pass", "fail", "warn", "error", "skipped")},
-        "modeles": {s: models[s] for s in ("success", "error", "skipped")},
-        "echecs": failures[:20],
-    }
 
 
 def quality(lake: Lake, dbt: DbtResults, now: datetime | None = None) -> dict[str, Any]:

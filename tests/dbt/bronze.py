@@ -14,22 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from ingestion.bronze import BRONZE_SCHEMA
+from ventes import contract
 
 TOPIC = "ventes_stream"
 
-SALE_FIELDS = (
-    "vente_id",
-    "client_id",
-    "produit_id",
-    "event_timestamp",
-    "quantite",
-    "montant",
-    "client_nom",
-    "produit_nom",
-    "categorie",
-    "pays",
-    "segment",
-)
+# The sale's Bronze columns.
+SALE_FIELDS = tuple(field.column for field in contract.SALE_FIELDS)
 REQUIRED = (
     "vente_id",
     "client_id",

@@ -22,21 +22,8 @@ from ingestion.producer import (
     produce,
 )
 from ventes import settings as settings_module
+from ventes.contract import SALE_KEYS
 from ventes.errors import VentesError
-
-EVENT_FIELDS = [
-    "vente_id",
-    "client_id",
-    "produit_id",
-    "timestamp",
-    "quantite",
-    "montant",
-    "client_nom",
-    "produit_nom",
-    "categorie",
-    "pays",
-    "segment",
-]
 
 
 def _events(count: int, **kwargs) -> list[dict]:
@@ -64,7 +51,7 @@ def test_event_shape_and_catalogue_consistency() -> None:
     clients = {c.client_id: c for c in catalogue.clients()}
     for message, event in zip(messages(500, seed=7), _events(500, seed=7), strict=True):
         assert message.kind == VALID
-        assert list(event) == EVENT_FIELDS
+        assert tuple(event) == SALE_KEYS
         assert message.key == str(event["client_id"]).encode()
         product = catalogue.product(event["produit_id"])
         client = clients[event["client_id"]]
