@@ -36,27 +36,35 @@ def test_dag_folder_imports_without_errors(dagbag: tuple, capsys: pytest.Capture
         print(f"\nDAG folder parse time (Cosmos rendering from the manifest included): {seconds:.2f}s")
 
 
-def test_parsing_imports_nothing_heavy(airflow_env: Settings) -> None:
-    """No Spark, dbt run, Delta or Kafka client is loaded to parse the DAG."""
+def parse_in_a_fresh_process(settings: Settings, before: str, after: str) -> list[str]:
+    """Parse the DAG folder in a new interpreter, running ``before`` and ``after`` around it;
+    ``after`` prints a JSON list, which is returned."""
     probe = (
-        "import json, sys\n"
+        f"import json, sys\n{before}"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        f"bag = DagBag(dag_folder={str(airflow_env.dags_dir)!r})\n"
-        "assert not bag.import_errors, bag.import_errors\n"
-        "heavy = ('pyspark', 'deltalake', 'kafka', 'dbt.cli.main', 'ingestion.producer',\n"
-        "         'stack', 'services')\n"
-        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+        f"bag = DagBag(dag_folder={str(settings.dags_dir)!r})\n"
+        f"assert not bag.import_errors, bag.import_errors\n{after}"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
-        env=local_airflow.airflow_env(airflow_env),
+        env=local_airflow.airflow_env(settings),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_imports_nothing_heavy(airflow_env: Settings) -> None:
+    """No Spark, dbt run, Delta or Kafka client, nor the local stack, is loaded to parse the DAG."""
+    after = (
+        "heavy = ('pyspark', 'deltalake', 'kafka', 'dbt.cli.main', 'ingestion.producer',\n"
+        "         'stack', 'services')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    assert parse_in_a_fresh_process(airflow_env, "", after) == []
 
 
 def test_parsing_reads_nothing_of_the_dbt_project(airflow_env: Settings) -> None:
@@ -64,9 +72,7 @@ def test_parsing_reads_nothing_of_the_dbt_project(airflow_env: Settings) -> None
     walks none of its folders when the DAG is parsed (Cosmos renders the graph from the compiled
     manifest; Cosmos itself opens dbt_project.yml for the packages folder's name)."""
     profiles = airflow_env.dbt_profiles_dir / "profiles.yml"
-    probe = (
-        "import json, sys\n"
-        "from airflow.dag_processing.dagbag import DagBag\n"
+    before = (
         f"root, project = {str(airflow_env.project_root)!r}, {str(airflow_env.dbt_project_dir)!r}\n"
         f"profiles = {str(profiles)!r}\n"
         "seen = []\n"
@@ -84,20 +90,8 @@ def test_parsing_reads_nothing_of_the_dbt_project(airflow_env: Settings) -> None
         "        if (args[0].startswith(project) or args[0] == profiles) and ours(sys._getframe(1)):\n"
         "            seen.append(f'{event} {args[0]}')\n"
         "sys.addaudithook(audit)\n"
-        f"bag = DagBag(dag_folder={str(airflow_env.dags_dir)!r})\n"
-        "assert not bag.import_errors, bag.import_errors\n"
-        "print(json.dumps(seen))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=local_airflow.airflow_env(airflow_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert parse_in_a_fresh_process(airflow_env, before, "print(json.dumps(seen))\n") == []
 
 
 def test_the_cosmos_profile_is_the_one_the_dbt_project_names(airflow_env: Settings) -> None:
