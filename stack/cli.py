@@ -83,22 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the local stack (idempotent; waits until each answers)")
-    up.add_argument(
-        "services",
-        nargs="*",
-        type=_service_name,
-        metavar="SERVICE",
-        help="only these services (default: all)",
-    )
-    down = sub.add_parser("down", help="stop what 'ventes up' started")
-    down.add_argument(
-        "services",
-        nargs="*",
-        type=_service_name,
-        metavar="SERVICE",
-        help="only these services (default: all)",
-    )
+    for name, what in (
+        ("up", "start the local stack (idempotent; waits until each answers)"),
+        ("down", "stop what 'ventes up' started"),
+    ):
+        sub.add_parser(name, help=what).add_argument(
+            "services", nargs="*", type=_service_name, metavar="SERVICE", help="only these (default: all)"
+        )
     sub.add_parser("status", help="each service, its pid, address, health, memory and log")
 
     produce = sub.add_parser("produce", help="send fake sales to Kafka")
