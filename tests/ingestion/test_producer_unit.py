@@ -85,13 +85,16 @@ def test_unseeded_events_carry_the_time_of_production() -> None:
 
 
 def test_vente_ids_unique_increasing_and_time_based() -> None:
+    began_ms = int(datetime.now(UTC).timestamp() * 1000)
     ids = VenteIds(instance=5)
     drawn = [ids.next() for _ in range(20_000)]  # more than 4096 per millisecond: borrows ahead
+    ended_ms = int(datetime.now(UTC).timestamp() * 1000)
     assert drawn == sorted(drawn) and len(set(drawn)) == len(drawn)
     assert all(0 < i < 2**63 for i in drawn)
     assert all((i >> 12) & 0x3FF == 5 for i in drawn)
-    now_ms = datetime.now(UTC).timestamp() * 1000
-    assert abs((drawn[0] >> 22) + EPOCH_MS - now_ms) < 5_000
+    # The time in an id is when it was drawn, or up to one millisecond per 4096 ids ahead of it.
+    assert began_ms - 1 <= (drawn[0] >> 22) + EPOCH_MS <= ended_ms + 1
+    assert (drawn[-1] >> 22) + EPOCH_MS <= ended_ms + len(drawn) // 4096 + 1
     other = VenteIds(instance=6)
     assert not set(drawn) & {other.next() for _ in range(20_000)}
 
