@@ -1,5 +1,5 @@
 # One image for every Python service of the docker-compose deployment: the ventes package and
-# its pinned dependencies (constraints.txt), the Spark master/worker/Thrift server from pyspark,
+# its locked dependencies (requirements/run.lock), the Spark master/worker/Thrift server from pyspark,
 # dbt, Airflow and the dashboard; Java 17 for Spark; the Delta, Kafka-source and metastore JDBC
 # jars fetched at build time by the project's own code (so nothing is downloaded at run time).
 FROM python:3.11-slim-bookworm
@@ -22,12 +22,10 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Dependencies first (their layer is reused while only the project's code changes).
-COPY pyproject.toml constraints.txt ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['cluster']))" > /tmp/requirements.txt \
-    && pip install -c constraints.txt -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first (their layer is reused while only the project's code changes): the exact
+# versions of requirements/run.lock, each file checked against its hash.
+COPY requirements/run.lock requirements/run.lock
+RUN pip install --no-deps --require-hashes -r requirements/run.lock && pip check
 
 COPY . .
 # Editable, so that the settings find dbt_ventes/, dags/ and profiles.yml beside the package.

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from services import container
+from tests.locks import locked_versions
 from ventes import settings, spark
 from ventes.settings import PROJECT_ROOT
 
@@ -327,16 +328,12 @@ def test_the_auth_manager(resolved: dict, filled_env: Path) -> None:
 
 
 def test_the_image_has_the_fab_auth_manager() -> None:
-    """The image installs the `cluster` extra, pinned by constraints.txt."""
+    """The image installs the `cluster` extra, from requirements/run.lock."""
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     assert any(
         r.startswith("apache-airflow-providers-fab") for r in project["optional-dependencies"]["cluster"]
     )
-    pins = dict(
-        line.split("==")
-        for line in (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
-        if "==" in line
-    )
+    pins = locked_versions(PROJECT_ROOT / "requirements" / "run.lock")
     assert "apache-airflow-providers-fab" in pins
     # Installed here from the same pins, with the module the setting names (not imported:
     # importing Airflow here would configure it before the Airflow tests' fixtures do).
