@@ -65,7 +65,7 @@ def _ratio(text: str) -> float:
 
 
 def _service_name(text: str) -> str:
-    """A service of the local stack (the names ``ventes.stack`` knows)."""
+    """A service of the local stack (the names ``stack.processes`` knows)."""
     from stack.processes import SERVICES
 
     known = [svc.name for svc in SERVICES]

@@ -168,8 +168,8 @@ def with_fresh_ports(settings: Settings, name: str) -> tuple[Settings, dict[str,
 
 
 def start_service(settings: Settings, name: str, attempts: int = 3, export: bool = False) -> Settings:
-    """Start a service of ``ventes.stack`` and wait until it answers, on other ports while its
-    port turns out to be taken (:class:`ventes.processes.PortTaken`).
+    """Start a service of ``stack.processes`` and wait until it answers, on other ports while its
+    port turns out to be taken (:class:`stack.processes.PortTaken`).
 
     Returns the settings the service runs with. With ``export``, the new ports of a retry are also
     set in ``os.environ``, so that settings loaded later agree (for the session's own services;

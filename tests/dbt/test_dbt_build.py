@@ -270,7 +270,7 @@ def test_docs_catalog_lists_silver_columns(thrift: Settings, second_build) -> No
 
 
 def test_docs_are_served(thrift: Settings, second_build) -> None:
-    """`dbt docs serve`, in the environment ventes.dbt gives it, serves what was generated."""
+    """`dbt docs serve`, in the environment transformation.dbt gives it, serves what was generated."""
     if not (thrift.dbt_target_dir / "catalog.json").exists():
         dbt.docs(thrift, serve=False)
     command = [

@@ -1,4 +1,4 @@
-"""How ventes.dbt reports failures: one line naming what failed (no Thrift server needed)."""
+"""How transformation.dbt reports failures: one line naming what failed (no Thrift server needed)."""
 
 from __future__ import annotations
 
