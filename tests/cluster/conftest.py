@@ -2,7 +2,7 @@
 
 A three-node Kafka KRaft quorum started from the project's own broker jars, a Spark standalone
 cluster (a master and a worker) started from the installed pyspark, and a PostgreSQL server for
-a shared Hive metastore. Each process is started through :func:`ventes.processes.start` (pid file,
+a shared Hive metastore. Each process is started through :func:`stack.processes.start` (pid file,
 log file, bounded wait) and stopped by its pid at the end.
 """
 
