@@ -119,7 +119,16 @@ def build(settings: Settings, select: str | None = None, echo: Callable[[str], N
     """``dbt build``: the Silver tables and their data tests. Raises VentesError on failure."""
     _require_thrift(settings)
     args = ["build", *PIPELINE_BUILD_FLAGS, *(["--select", select] if select else [])]
-    check(run(settings, *args, echo=echo))
+    result = run(settings, *args, echo=echo)
+    if not result.ok and not port_open(settings.thrift_host, settings.thrift_port):
+        # The server went away mid-build (killed, out of memory): say that, not only which
+        # nodes it took with it.
+        raise VentesError(
+            f"the Spark Thrift Server on {settings.thrift_host}:{settings.thrift_port} stopped "
+            f"answering during dbt build ({result.summary().removeprefix('dbt build failed: ')}); "
+            "start it again with: ventes up thrift, then run again"
+        )
+    check(result)
 
 
 def docs(settings: Settings, serve: bool = True, echo: Callable[[str], None] = print) -> None:
