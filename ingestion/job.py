@@ -39,6 +39,8 @@ from ventes.settings import Settings
 
 # Short: a one-off ingestion waiting on the following job waits about this long for a batch.
 FOLLOW_INTERVAL = "1 second"
+# How often a following job checks that a Kafka broker still answers.
+KAFKA_CHECK_SECONDS = 5.0
 DATA_LOSS_MARKERS = (
     "KAFKA_DATA_LOSS",
     "Some data may have been lost",
@@ -162,6 +164,39 @@ def _progress_listener():
     return Progress()
 
 
+class _KafkaWatch:
+    """In follow mode, one line when no Kafka broker answers any more and one when one is back:
+    Spark's consumer retries quietly meanwhile, so without it the job would just go silent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.reachable = True
+        self.next_check = 0.0
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        self.next_check = now + KAFKA_CHECK_SECONDS
+        try:
+            check_reachable(self.settings)
+            reachable = True
+        except VentesError:
+            reachable = False
+        if reachable == self.reachable:
+            return
+        self.reachable = reachable
+        servers = self.settings.kafka_bootstrap_servers
+        if reachable:
+            print(f"Kafka at {servers} answers again: the stream goes on from its checkpoint", flush=True)
+        else:
+            print(
+                f"Kafka at {servers} is unreachable: waiting for a broker to come back "
+                "(nothing is lost, the stream resumes from its checkpoint)",
+                flush=True,
+            )
+
+
 def _wait_for_listener(listener, query, timeout: float = 5.0) -> None:
     """Listener events arrive asynchronously: let the last batch's reach it before counting."""
     last = (query.lastProgress or {}).get("batchId", -1)
@@ -200,9 +235,11 @@ def _run(
     begin = time.monotonic()
     try:
         query = _start_query(spark, settings, follow, starting)
+        kafka = _KafkaWatch(settings)
         while not query.awaitTermination(0.5):
             if follow:
                 streaming.beat(settings)
+                kafka.check()
             if stop.is_set():
                 _stop_between_batches(query)
                 break
