@@ -76,6 +76,63 @@ def _whole_messages() -> list[bytes | None]:
     ]  # fmt: skip
 
 
+def _near_the_fast_path() -> list[bytes]:
+    """The producer's compact form, just inside and just outside what a quicker parse might take."""
+    (canonical,) = [m.value for m in messages(1, seed=3, ids=CountingIds())]  # type: ignore[arg-type]
+    text = canonical.decode()
+    event = json.loads(text)
+
+    def compact(**changes: object) -> bytes:
+        return json.dumps({**event, **changes}, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def literal(field: str, value: str) -> bytes:
+        return compact(**{field: "@@"}).replace(b'"@@"', value.encode())
+
+    values = [
+        canonical,
+        canonical.replace(b",", b" ,\t").replace(b":", b"\r\n: "),
+        b" \n" + canonical + b"\r",
+    ]
+    values += [
+        canonical + tail.encode() for tail in ("\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\n\n", "\x00")
+    ]
+    values += [lead.encode() + canonical for lead in ("\u2028", "\x0b", "\x0c", "\ufeff")]
+    for field in ("vente_id", "client_id", "produit_id"):
+        values += [
+            literal(field, v) for v in ("9" * 18, "-" + "9" * 18, "9" * 19, "1" + "0" * 18, "-0", "00", "1.0")
+        ]
+    values += [literal("quantite", v) for v in ("9" * 9, "9" * 10, "-" + "9" * 9, "2147483648", "-0", "0")]
+    values += [
+        literal("montant", v)
+        for v in (
+            "9" * 10 + ".99",
+            "9" * 11,
+            "9" * 10 + ".999",
+            "-0",
+            "-0.0",
+            "0.00",
+            "1.",
+            ".5",
+            "1.50",
+            "1e1",
+        )
+    ]
+    for field in ("client_nom", "timestamp"):
+        values += [
+            literal(field, v)
+            for v in ('"x\x7f"', '"a\\"b"', '"a\\/b"', '"a\\u00e9"', '"\t"', '""', '"' + "é" * 4096 + '"')
+        ]
+        values += [literal(field, '"' + "x" * n + '"') for n in (4095, 4096, 4097)]
+    values += [
+        literal("timestamp", v) for v in ('"hier"', '"2025-03-01T25:00:00"', '"2025-03-01T10:30:00+25:00"')
+    ]
+    values += [canonical.replace(b'"vente_id"', b'"vente\\u005fid"'), canonical[:-1] + b',"segment":"B2B"}']
+    values += [canonical[:-1] + b',"x":1}', canonical.replace(b'"client_id"', b'"client_id" ', 1)]
+    reordered = dict(reversed(list(event.items())))
+    values += [json.dumps(reordered, separators=(",", ":")).encode(), compact(client_id=None)]
+    return values
+
+
 def corpus() -> list[bytes | None]:
     """Every message of the corpus, in a fixed order."""
     values: list[bytes | None] = []
@@ -92,4 +149,5 @@ def corpus() -> list[bytes | None]:
     values += [_sale(**{f.json_name: {f.json_name: SALE[f.json_name]}}) for f in FIELDS]
     values += [_sale(**{f.json_name: [SALE[f.json_name]]}) for f in FIELDS]
     values += _whole_messages()
+    values += _near_the_fast_path()
     return values
