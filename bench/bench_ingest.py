@@ -60,21 +60,6 @@ PHASES = ("latestOffset", "queryPlanning", "getBatch", "walCommit", "addBatch", 
 # ---------------------------------------------------------------- child: one contender, one run
 
 
-def _job_parts():
-    """The job's session, app name and Kafka offsets, wherever ``ingestion`` keeps them.
-
-    (They moved from ``ingestion.job`` to ``ingestion.session`` and ``ingestion.offsets``.)
-    """
-    from ingestion import job
-
-    if hasattr(job, "spark_session"):
-        return job.spark_session, job.APP_NAME, job.kafka_offsets
-    from ingestion.offsets import kafka_offsets
-    from ingestion.session import APP_NAME, spark_session
-
-    return spark_session, APP_NAME, kafka_offsets
-
-
 def _kafka_options(options: dict[str, str]) -> None:
     """Add ``kafka.<option>`` variant options to every Kafka source this process loads."""
     from pyspark.sql.streaming import DataStreamReader
@@ -147,6 +132,7 @@ def _stream(spark, settings, kind: str, follow: bool) -> list[dict]:
 
     from ingestion import job
     from ingestion.bronze import PARTITION_COLUMN, to_bronze
+    from ingestion.session import APP_NAME
 
     kafka = _source(spark, settings)
     if kind == "copy":
@@ -155,7 +141,7 @@ def _stream(spark, settings, kind: str, follow: bool) -> list[dict]:
     else:
         rows = to_bronze(kafka) if kind == "parse" else kafka
         writer, target = rows.writeStream.format("noop"), None
-    writer = writer.option("checkpointLocation", str(settings.checkpoint_dir)).queryName(_job_parts()[1])
+    writer = writer.option("checkpointLocation", str(settings.checkpoint_dir)).queryName(APP_NAME)
     writer = (
         writer.trigger(processingTime=job.FOLLOW_INTERVAL) if follow else writer.trigger(availableNow=True)
     )
@@ -197,13 +183,14 @@ def child(kind: str, options: dict[str, str], out: Path, follow: bool) -> None:
     """One contender in this fresh process; its figures go to ``out`` as JSON."""
     started = time.monotonic()
     from ingestion import job
+    from ingestion.session import spark_session
     from ventes import settings as settings_module
 
     settings = settings_module.load()
     _kafka_options(options)
     conf = {k: v for k, v in options.items() if k.startswith("spark.")}
     imported = time.monotonic()
-    spark, _ = _job_parts()[0](settings, conf)
+    spark, _ = spark_session(settings, conf)
     session = time.monotonic()
     recorder = _recorder()
     if kind == "job":  # the others return their query's progress
@@ -312,11 +299,11 @@ def run_warm(contender: Contender, scratch: Path, number: int, broker, count: in
     """A following contender, warmed up, paused while ``count`` events are produced, resumed."""
     from bench_producer import on_topic
 
+    from ingestion.offsets import kafka_offsets
     from ingestion.producer import produce
 
     topic = f"bench_warm_{contender.label}_{number}".replace("+", "_")
     lake = scratch / f"warm-{contender.label}-{number}"
-    kafka_offsets = _job_parts()[2]
     os.environ["DELTA_ROOT"] = str(lake)
     settings = on_topic(broker, topic)
     produce(settings, warmup, seed=3, progress=False)
