@@ -118,9 +118,9 @@ def _copy_rows(kafka):
     """The no-parse copy: raw Kafka columns and the ingestion date."""
     from pyspark.sql import functions as F
 
-    from ingestion.bronze import PARTITION_COLUMN
+    from ventes.contract import BRONZE_PARTITION_COLUMN
 
-    return kafka.withColumn(PARTITION_COLUMN, F.to_date(F.current_timestamp()))
+    return kafka.withColumn(BRONZE_PARTITION_COLUMN, F.to_date(F.current_timestamp()))
 
 
 def _stream(spark, settings, kind: str, follow: bool) -> list[dict]:
@@ -131,12 +131,13 @@ def _stream(spark, settings, kind: str, follow: bool) -> list[dict]:
     import threading
 
     from ingestion import job
-    from ingestion.bronze import PARTITION_COLUMN, to_bronze
+    from ingestion.bronze import to_bronze
     from ingestion.session import APP_NAME
+    from ventes.contract import BRONZE_PARTITION_COLUMN
 
     kafka = _source(spark, settings)
     if kind == "copy":
-        writer = _copy_rows(kafka).writeStream.format("delta").partitionBy(PARTITION_COLUMN)
+        writer = _copy_rows(kafka).writeStream.format("delta").partitionBy(BRONZE_PARTITION_COLUMN)
         target = str(settings.bronze_path)
     else:
         rows = to_bronze(kafka) if kind == "parse" else kafka

@@ -31,7 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ingestion.producer import COMPRESSION, _partitioner, kafka_producer, messages, produce
+from ingestion.events import messages
+from ingestion.producer import COMPRESSION, _partitioner, kafka_producer, produce
 from stack import processes
 from ventes import jars
 from ventes import settings as settings_module

@@ -38,37 +38,22 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-MONTANT_TYPE = DecimalType(12, 2)
+from ventes.contract import BRONZE_COLUMNS, BRONZE_PARTITION_COLUMN, MONTANT_SQL_TYPE, SALE_FIELDS
+
+# The contract's SQL types as Spark types.
+_SPARK_TYPES: dict[str, DataType] = {
+    "binary": BinaryType(),
+    "string": StringType(),
+    "int": IntegerType(),
+    "bigint": LongType(),
+    "timestamp": TimestampType(),
+    "date": DateType(),
+    MONTANT_SQL_TYPE: DecimalType(12, 2),
+}
+MONTANT_TYPE = _SPARK_TYPES[MONTANT_SQL_TYPE]
 _REASON_VALUE_CHARS = 80
 
-BRONZE_SCHEMA = StructType(
-    [
-        StructField("value_bytes", BinaryType()),
-        StructField("value", StringType()),
-        StructField("key", StringType()),
-        StructField("topic", StringType()),
-        StructField("partition", IntegerType()),
-        StructField("offset", LongType()),
-        StructField("kafka_timestamp", TimestampType()),
-        StructField("ingestion_time", TimestampType()),
-        StructField("date", DateType()),
-        StructField("parse_status", StringType()),
-        StructField("parse_error", StringType()),
-        StructField("vente_id", LongType()),
-        StructField("client_id", LongType()),
-        StructField("produit_id", LongType()),
-        StructField("event_timestamp", TimestampType()),
-        StructField("quantite", IntegerType()),
-        StructField("montant", MONTANT_TYPE),
-        StructField("client_nom", StringType()),
-        StructField("produit_nom", StringType()),
-        StructField("categorie", StringType()),
-        StructField("pays", StringType()),
-        StructField("segment", StringType()),
-    ]
-)
-PARTITION_COLUMN = "date"
-PARSE_STATUSES = ("ok", "empty", "invalid_utf8", "malformed_json", "not_an_object", "wrong_type")
+BRONZE_SCHEMA = StructType([StructField(name, _SPARK_TYPES[sql]) for name, sql in BRONZE_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -98,19 +83,7 @@ class Field:
         return f"an integer between {-(2 ** (bits - 1))} and {2 ** (bits - 1) - 1}"
 
 
-FIELDS = (
-    Field("vente_id", "vente_id", "integer", LongType()),
-    Field("client_id", "client_id", "integer", LongType()),
-    Field("produit_id", "produit_id", "integer", LongType()),
-    Field("timestamp", "event_timestamp", "timestamp", TimestampType()),
-    Field("quantite", "quantite", "integer", IntegerType()),
-    Field("montant", "montant", "number", MONTANT_TYPE),
-    Field("client_nom", "client_nom", "string", StringType()),
-    Field("produit_nom", "produit_nom", "string", StringType()),
-    Field("categorie", "categorie", "string", StringType()),
-    Field("pays", "pays", "string", StringType()),
-    Field("segment", "segment", "string", StringType()),
-)
+FIELDS = tuple(Field(f.name, f.column, f.kind, _SPARK_TYPES[f.sql_type]) for f in SALE_FIELDS)
 
 
 def _path(field: Field) -> str:
@@ -260,5 +233,5 @@ def to_bronze(kafka: DataFrame, ingestion_time: Column | None = None) -> DataFra
         F.col("timestamp").cast("timestamp").alias("kafka_timestamp"),
         ingested.cast("timestamp").alias("ingestion_time"),
     )
-    rows = parse_value(rows, "value_bytes").withColumn(PARTITION_COLUMN, F.to_date("ingestion_time"))
+    rows = parse_value(rows, "value_bytes").withColumn(BRONZE_PARTITION_COLUMN, F.to_date("ingestion_time"))
     return rows.select(*(F.col(f.name) for f in BRONZE_SCHEMA.fields))

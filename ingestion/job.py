@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingestion import offsets, session, streaming
-from ingestion.bronze import BRONZE_SCHEMA, PARTITION_COLUMN, to_bronze
+from ingestion.bronze import BRONZE_SCHEMA, to_bronze
 from ingestion.producer import check_reachable, unreachable
+from ventes.contract import BRONZE_PARTITION_COLUMN
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
@@ -66,7 +67,7 @@ def ensure_bronze_table(spark, settings: Settings) -> None:
         DeltaTable.createIfNotExists(spark)
         .location(str(settings.bronze_path))
         .addColumns(BRONZE_SCHEMA)
-        .partitionedBy(PARTITION_COLUMN)
+        .partitionedBy(BRONZE_PARTITION_COLUMN)
         .comment("Every Kafka record of the sales topic, exactly once, with its raw bytes")
         .execute()
     )
@@ -122,7 +123,7 @@ def _start_query(spark, settings: Settings, follow: bool, starting_offsets: str)
         to_bronze(kafka)
         .writeStream.format("delta")
         .outputMode("append")
-        .partitionBy(PARTITION_COLUMN)
+        .partitionBy(BRONZE_PARTITION_COLUMN)
         .option("checkpointLocation", str(settings.checkpoint_dir))
         .queryName(session.APP_NAME)
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ingestion.bronze import FIELDS
-from ingestion.producer import BAD_KINDS, messages
+from ingestion.events import BAD_KINDS, messages
 from tests.ingestion.test_bronze_odd_messages import EDGES, ODD
 from tests.ingestion.test_bronze_transform import BAD_RECORDS, SALE, _sale
 

@@ -12,8 +12,9 @@ from decimal import Decimal
 
 from pyspark.sql import functions as F
 
-from ingestion.bronze import FIELDS, PARSE_STATUSES, to_bronze
+from ingestion.bronze import FIELDS, to_bronze
 from tests.ingestion.test_bronze_transform import INT, KAFKA_SCHEMA, NUMBER, SALE, _sale
+from ventes.contract import PARSE_STATUSES
 
 MIB = 1024 * 1024
 LONG = "an integer between -9223372036854775808 and 9223372036854775807"

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from ingestion.bronze import BRONZE_SCHEMA, FIELDS, PARSE_STATUSES, to_bronze
-from ingestion.producer import BAD_KINDS, messages
+from ingestion.bronze import BRONZE_SCHEMA, FIELDS, to_bronze
+from ingestion.events import BAD_KINDS, messages
+from ventes.contract import PARSE_STATUSES
 
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 KAFKA_TIME = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -11,16 +11,8 @@ from decimal import Decimal
 import pytest
 
 from ingestion import catalogue
-from ingestion.producer import (
-    BAD_KINDS,
-    EPOCH_MS,
-    SEEDED_START,
-    VALID,
-    VenteIds,
-    check_reachable,
-    messages,
-    produce,
-)
+from ingestion.events import BAD_KINDS, EPOCH_MS, SEEDED_START, VALID, VenteIds, messages
+from ingestion.producer import check_reachable, produce
 from ventes import settings as settings_module
 from ventes.contract import SALE_KEYS
 from ventes.errors import VentesError
