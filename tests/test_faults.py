@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.tasks import silver_versions
 from stack import processes
-from tests.dbt.bronze import Topic, write_batch
-from tests.dbt.test_dbt_build import SILVER_COLUMNS, first_batch, second_batch
+from tests.dbt.bronze import Topic, first_batch, second_batch, write_batch
 from tests.ports import reserve_port, reserve_ports, start_service
 from ventes import delta
 from ventes.settings import Settings
@@ -74,14 +74,6 @@ class Lines:
 
 
 # --- the Thrift server killed during dbt build -----------------------------------------------
-
-
-def silver_versions(settings: Settings) -> dict[str, int | None]:
-    versions = {}
-    for name in SILVER_COLUMNS:
-        table = delta.open_table(settings.silver_path(name))
-        versions[name] = None if table is None else table.version()
-    return versions
 
 
 @pytest.fixture

@@ -13,13 +13,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import yaml
+
 from ingestion.bronze import BRONZE_SCHEMA
 from ventes import contract
+from ventes.settings import PROJECT_ROOT
 
 TOPIC = "ventes_stream"
 
 # The sale's Bronze columns.
 SALE_FIELDS = tuple(field.column for field in contract.SALE_FIELDS)
+# Each Silver table's columns, in order, as the dbt models' contracts declare them.
+SILVER_COLUMNS = {
+    model["name"]: [column["name"] for column in model["columns"]]
+    for model in yaml.safe_load(
+        (PROJECT_ROOT / "dbt_ventes" / "models" / "silver" / "_silver__models.yml").read_text()
+    )["models"]
+}
 REQUIRED = (
     "vente_id",
     "client_id",
@@ -231,3 +241,68 @@ def expected_silver(records: list[dict[str, Any]]) -> dict[str, Any]:
             "last_ingestion_time": max(r["ingestion_time"] for r in records),
         },
     }
+
+
+# The two batches the dbt build tests write to Bronze, one build each.
+
+
+def first_batch(topic: Topic):
+    batch = topic.batch("2024-05-01 10:00:00")
+    for vente_id, (client, produit, quantite, at, partition) in enumerate(
+        [
+            (10, 1, 1, "2024-05-01 08:05:00", 0),
+            (11, 2, 3, "2024-05-01 08:20:00", 1),
+            (12, 3, 2, "2024-05-01 08:40:00", 2),
+            (13, 4, 1, "2024-05-01 08:55:00", 0),
+            (10, 5, 10, "2024-05-01 09:01:00", 1),
+            (11, 1, 2, "2024-05-01 09:10:00", 2),
+            (12, 2, 1, "2024-05-01 09:15:00", 0),
+            (13, 3, 4, "2024-05-01 09:30:00", 1),
+            (10, 4, 2, "2024-05-01 09:45:00", 2),
+            (11, 5, 7, "2024-05-01 09:50:00", 0),
+        ],
+        start=1,
+    ):
+        batch.sale(vente_id, client, produit, quantite, at, partition=partition)
+    # The same sale twice in one batch: the later Kafka record wins.
+    batch.sale(11, 12, 1, 1, "2024-05-01 09:30:00", kafka_time="2024-05-01 09:30:00")
+    batch.sale(11, 12, 1, 3, "2024-05-01 09:30:00", kafka_time="2024-05-01 09:31:00")
+    # Same Kafka timestamp: the higher partition wins.
+    batch.sale(12, 13, 2, 2, "2024-05-01 09:40:00", partition=2)
+    batch.sale(12, 13, 2, 5, "2024-05-01 09:40:00", partition=1)
+    # Records that are not valid sales.
+    batch.unparsable('{"vente_id": 90, "client_id": ', "malformed_json", "Unexpected end-of-input")
+    batch.sale(91, 10, 1, 1, "2024-05-01 09:05:00", parsed={"montant": Decimal("-49.90")})
+    batch.sale(92, 11, 2, 1, "2024-05-01 09:06:00", parsed={"client_id": None})
+    batch.sale(93, 12, 3, 0, "2024-05-01 09:07:00")
+    batch.unparsable(None, "empty", "null Kafka value")
+    return batch
+
+
+def second_batch(topic: Topic):
+    # Ingested 10 minutes after the first batch: within the lookback, so the second build
+    # reads the first batch again, which must change nothing.
+    batch = topic.batch("2024-05-01 10:10:00")
+    batch.sale(20, 10, 2, 2, "2024-05-01 10:02:00", partition=1)
+    batch.sale(21, 11, 3, 1, "2024-05-01 10:03:00", partition=2)
+    # Late events: they happened hours ago and land in their own hours, one of them new.
+    batch.sale(22, 12, 4, 1, "2024-05-01 07:45:00", kafka_time="2024-05-01 10:05:00")
+    batch.sale(23, 13, 5, 6, "2024-05-01 08:10:00", kafka_time="2024-05-01 10:06:00")
+    # Sale 1 again, later in Kafka, with another quantity: it replaces the first record.
+    batch.sale(1, 10, 1, 4, "2024-05-01 08:05:00", kafka_time="2024-05-01 10:07:00")
+    # Sale 2 again, but earlier in Kafka than the record kept: it loses.
+    batch.sale(2, 11, 2, 9, "2024-05-01 08:20:00", partition=1, kafka_time="2024-05-01 08:00:00")
+    # Sale 3 redelivered as is: a later offset of the same partition, same content.
+    batch.sale(3, 12, 3, 2, "2024-05-01 08:40:00", partition=2)
+    # Sale 5 again, later, but invalid: rejected, the valid record stays.
+    batch.sale(5, 10, 5, 10, "2024-05-01 09:01:00", kafka_time="2024-05-01 10:08:00", parsed={"quantite": -1})
+    batch.unparsable(
+        '{"vente_id": 94, "montant": "abc"}',
+        "wrong_type",
+        'montant: expected a number, got "abc"',
+        vente_id=94,
+    )
+    batch.unparsable("[1, 2]", "not_an_object", "expected a JSON object, got an array")
+    batch.unparsable("\ufffd\ufffd", "invalid_utf8", "value is not UTF-8")
+    batch.sale(95, 13, 4, 1, "2024-05-01 10:04:00", parsed={"event_timestamp": None})
+    return batch

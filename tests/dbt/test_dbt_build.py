@@ -15,124 +15,17 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from deltalake import DeltaTable, QueryBuilder
 
-from tests.dbt.bronze import Topic, expected_silver, write_batch
+from tests.dbt.bronze import SILVER_COLUMNS, Topic, expected_silver, first_batch, second_batch, write_batch
 from transformation import dbt
 from ventes.net import port_open
 from ventes.settings import Settings
 
 pytestmark = pytest.mark.stack
-
-SILVER_COLUMNS = {
-    "ventes_clean": [
-        "vente_id",
-        "client_id",
-        "produit_id",
-        "event_timestamp",
-        "heure",
-        "quantite",
-        "montant",
-        "client_nom",
-        "produit_nom",
-        "categorie",
-        "pays",
-        "segment",
-        "kafka_timestamp",
-        "partition",
-        "offset",
-        "ingestion_time",
-    ],
-    "ventes_rejets": [
-        "topic",
-        "partition",
-        "offset",
-        "kafka_timestamp",
-        "ingestion_time",
-        "value",
-        "parse_status",
-        "reasons",
-        "vente_id",
-    ],
-    "ventes_aggreges": ["produit_nom", "pays", "total_montant", "total_quantite"],
-    "top_produits": ["rank", "produit_nom", "total_montant"],
-    "hourly_sales": ["heure", "total_montant", "total_quantite"],
-    "ventes_par_segment": ["produit", "segment", "montant"],
-    "pipeline_quality": [
-        "bronze_rows",
-        "valid_sales",
-        "rejected_rows",
-        "duplicates_dropped",
-        "last_ingestion_time",
-        "built_at",
-    ],
-}
-
-
-def first_batch(topic: Topic):
-    batch = topic.batch("2024-05-01 10:00:00")
-    for vente_id, (client, produit, quantite, at, partition) in enumerate(
-        [
-            (10, 1, 1, "2024-05-01 08:05:00", 0),
-            (11, 2, 3, "2024-05-01 08:20:00", 1),
-            (12, 3, 2, "2024-05-01 08:40:00", 2),
-            (13, 4, 1, "2024-05-01 08:55:00", 0),
-            (10, 5, 10, "2024-05-01 09:01:00", 1),
-            (11, 1, 2, "2024-05-01 09:10:00", 2),
-            (12, 2, 1, "2024-05-01 09:15:00", 0),
-            (13, 3, 4, "2024-05-01 09:30:00", 1),
-            (10, 4, 2, "2024-05-01 09:45:00", 2),
-            (11, 5, 7, "2024-05-01 09:50:00", 0),
-        ],
-        start=1,
-    ):
-        batch.sale(vente_id, client, produit, quantite, at, partition=partition)
-    # The same sale twice in one batch: the later Kafka record wins.
-    batch.sale(11, 12, 1, 1, "2024-05-01 09:30:00", kafka_time="2024-05-01 09:30:00")
-    batch.sale(11, 12, 1, 3, "2024-05-01 09:30:00", kafka_time="2024-05-01 09:31:00")
-    # Same Kafka timestamp: the higher partition wins.
-    batch.sale(12, 13, 2, 2, "2024-05-01 09:40:00", partition=2)
-    batch.sale(12, 13, 2, 5, "2024-05-01 09:40:00", partition=1)
-    # Records that are not valid sales.
-    batch.unparsable('{"vente_id": 90, "client_id": ', "malformed_json", "Unexpected end-of-input")
-    batch.sale(91, 10, 1, 1, "2024-05-01 09:05:00", parsed={"montant": Decimal("-49.90")})
-    batch.sale(92, 11, 2, 1, "2024-05-01 09:06:00", parsed={"client_id": None})
-    batch.sale(93, 12, 3, 0, "2024-05-01 09:07:00")
-    batch.unparsable(None, "empty", "null Kafka value")
-    return batch
-
-
-def second_batch(topic: Topic):
-    # Ingested 10 minutes after the first batch: within the lookback, so the second build
-    # reads the first batch again, which must change nothing.
-    batch = topic.batch("2024-05-01 10:10:00")
-    batch.sale(20, 10, 2, 2, "2024-05-01 10:02:00", partition=1)
-    batch.sale(21, 11, 3, 1, "2024-05-01 10:03:00", partition=2)
-    # Late events: they happened hours ago and land in their own hours, one of them new.
-    batch.sale(22, 12, 4, 1, "2024-05-01 07:45:00", kafka_time="2024-05-01 10:05:00")
-    batch.sale(23, 13, 5, 6, "2024-05-01 08:10:00", kafka_time="2024-05-01 10:06:00")
-    # Sale 1 again, later in Kafka, with another quantity: it replaces the first record.
-    batch.sale(1, 10, 1, 4, "2024-05-01 08:05:00", kafka_time="2024-05-01 10:07:00")
-    # Sale 2 again, but earlier in Kafka than the record kept: it loses.
-    batch.sale(2, 11, 2, 9, "2024-05-01 08:20:00", partition=1, kafka_time="2024-05-01 08:00:00")
-    # Sale 3 redelivered as is: a later offset of the same partition, same content.
-    batch.sale(3, 12, 3, 2, "2024-05-01 08:40:00", partition=2)
-    # Sale 5 again, later, but invalid: rejected, the valid record stays.
-    batch.sale(5, 10, 5, 10, "2024-05-01 09:01:00", kafka_time="2024-05-01 10:08:00", parsed={"quantite": -1})
-    batch.unparsable(
-        '{"vente_id": 94, "montant": "abc"}',
-        "wrong_type",
-        'montant: expected a number, got "abc"',
-        vente_id=94,
-    )
-    batch.unparsable("[1, 2]", "not_an_object", "expected a JSON object, got an array")
-    batch.unparsable("\ufffd\ufffd", "invalid_utf8", "value is not UTF-8")
-    batch.sale(95, 13, 4, 1, "2024-05-01 10:04:00", parsed={"event_timestamp": None})
-    return batch
 
 
 def naive_utc(value: Any) -> Any:
