@@ -89,11 +89,9 @@ def private_thrift(test_env: Settings, tmp_path: Path) -> Iterator[Settings]:
         processes.stop(settings, "thrift")
 
 
-def test_thrift_killed_during_dbt_build(private_thrift: Settings, spark) -> None:
-    settings = private_thrift
-    topic = Topic()
-    write_batch(spark, str(settings.bronze_path), first_batch(topic))
-    first = subprocess.run(
+def ventes_transform(settings: Settings) -> None:
+    """`ventes transform` as a user runs it, to success."""
+    result = subprocess.run(
         [sys.executable, "-m", "stack.cli", "transform"],
         env=settings.env_for_children(),
         capture_output=True,
@@ -101,7 +99,14 @@ def test_thrift_killed_during_dbt_build(private_thrift: Settings, spark) -> None
         timeout=900,
         check=False,
     )
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+
+
+def test_thrift_killed_during_dbt_build(private_thrift: Settings, spark) -> None:
+    settings = private_thrift
+    topic = Topic()
+    write_batch(spark, str(settings.bronze_path), first_batch(topic))
+    ventes_transform(settings)
     before = silver_versions(settings)
     assert None not in before.values(), before
 
@@ -150,15 +155,7 @@ def test_thrift_killed_during_dbt_build(private_thrift: Settings, spark) -> None
     # `ventes up` (here: the service alone) brings the server back; the next run completes.
     processes.stop(settings, "thrift")  # removes the pid file of the killed server
     start_service(settings, "thrift")
-    again = subprocess.run(
-        [sys.executable, "-m", "stack.cli", "transform"],
-        env=settings.env_for_children(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    ventes_transform(settings)
     after = silver_versions(settings)
     assert all(after[name] > before[name] for name in before), (before, after)
     [quality] = delta.query(settings.silver_path("pipeline_quality"), "select * from t")
