@@ -268,16 +268,12 @@ def served_quantity(settings) -> int:
         return sum(row["total_quantite"] for row in json.load(response))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--freshness", type=int, default=0, metavar="N", help="sales batches to time")
-    args = parser.parse_args()
-
-    # Stopped with SIGTERM (or Ctrl-C), it still stops what it started.
+def private_stack(prefix: str, **settings: str) -> Path:
+    """A private VENTES_HOME and reserved loopback ports for every service, set in this process's
+    environment with ``settings``. Stopped with SIGTERM (or Ctrl-C), the benchmark still stops
+    what it started: SIGTERM exits through its ``finally`` blocks."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    home = Path(tempfile.mkdtemp(prefix="bench_cycle_"))
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     kafka, controller, thrift, dashboard, airflow = reserve_ports(5)
     os.environ.update(
         VENTES_HOME=str(home),
@@ -286,9 +282,20 @@ def main() -> None:
         THRIFT_PORT=str(thrift),
         DASHBOARD_PORT=str(dashboard),
         AIRFLOW_PORT=str(airflow),
-        # Yearly: no scheduled run gets in the way of the triggered ones.
-        PIPELINE_SCHEDULE="0 0 1 1 *",
+        **settings,
     )
+    return home
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sales", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--freshness", type=int, default=0, metavar="N", help="sales batches to time")
+    args = parser.parse_args()
+
+    # Yearly: no scheduled run gets in the way of the triggered ones.
+    home = private_stack("bench_cycle_", PIPELINE_SCHEDULE="0 0 1 1 *")
 
     from stack import processes
 

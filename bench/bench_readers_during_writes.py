@@ -33,10 +33,8 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,9 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 
-from bench.bench_cycle import ventes
+from bench.bench_cycle import private_stack, ventes
 from bench.bench_dashboard import cpu_seconds, gunicorn_pids
-from tests.ports import reserve_ports
 
 SERVICES = ("kafka", "thrift", "bronze", "dashboard")
 OVERVIEW, AGGREGATED = "/api/overview", "/api/aggregated_sales"
@@ -322,17 +319,7 @@ def main() -> None:
     parser.add_argument("--sales", type=int, default=200, help="new sales per rebuild (default 200)")
     args = parser.parse_args()
 
-    # Stopped with SIGTERM (or Ctrl-C), it still stops what it started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    home = Path(tempfile.mkdtemp(prefix="bench_readers_"))
-    kafka, controller, thrift, dashboard = reserve_ports(4)
-    os.environ.update(
-        VENTES_HOME=str(home),
-        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka}",
-        KAFKA_CONTROLLER_PORT=str(controller),
-        THRIFT_PORT=str(thrift),
-        DASHBOARD_PORT=str(dashboard),
-    )
+    home = private_stack("bench_readers_")
 
     from stack import processes
     from ventes import settings as settings_module
