@@ -221,8 +221,9 @@ def test_broker_stopped_under_the_following_job(private_kafka: Settings, tmp_pat
         )
         assert job.poll() is None, out.text()
 
-        processes.stop(settings, "kafka")
+        # Marked before the stop: the job may say so while the broker is still stopping.
         mark = len(out)
+        assert processes.stop(settings, "kafka") == "stopped"
         wait_for(
             lambda: job.poll() is not None or any("unreachable" in line for line in out.since(mark)),
             180,
@@ -233,8 +234,8 @@ def test_broker_stopped_under_the_following_job(private_kafka: Settings, tmp_pat
         assert "Kafka" in gone and settings.kafka_bootstrap_servers in gone
 
         # The same broker again: same port, same data directory.
-        processes.start(settings, processes.service("kafka"))
         mark = len(out)
+        processes.start(settings, processes.service("kafka"))
         wait_for(
             lambda: job.poll() is not None or any("answers again" in line for line in out.since(mark)),
             180,
