@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingestion import offsets, session, streaming
-from ingestion.bronze import BRONZE_SCHEMA, to_bronze
+from ingestion.bronze import BRONZE_PROPERTIES, BRONZE_SCHEMA, to_bronze
 from ingestion.producer import check_reachable, unreachable
 from ventes.contract import BRONZE_PARTITION_COLUMN
 from ventes.errors import VentesError
@@ -60,17 +60,25 @@ class IngestReport:
 
 
 def ensure_bronze_table(spark, settings: Settings) -> None:
-    """Create the empty Bronze table by path with its explicit schema, unless it exists."""
+    """Create the empty Bronze table by path with its explicit schema and properties, unless it
+    exists; give a table made before them its properties (one commit, once)."""
     from delta.tables import DeltaTable
 
-    (
+    builder = (
         DeltaTable.createIfNotExists(spark)
         .location(str(settings.bronze_path))
         .addColumns(BRONZE_SCHEMA)
         .partitionedBy(BRONZE_PARTITION_COLUMN)
         .comment("Every Kafka record of the sales topic, exactly once, with its raw bytes")
-        .execute()
     )
+    for key, value in BRONZE_PROPERTIES.items():
+        builder = builder.property(key, value)
+    table = builder.execute()
+    properties = table.detail().select("properties").head()[0]
+    missing = {k: v for k, v in BRONZE_PROPERTIES.items() if properties.get(k) != v}
+    if missing:
+        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+        spark.sql(f"ALTER TABLE delta.`{settings.bronze_path}` SET TBLPROPERTIES ({pairs})")
 
 
 def _user_error(settings: Settings, exc: BaseException) -> VentesError:
