@@ -35,6 +35,7 @@ from ingestion import offsets, session, streaming
 from ingestion.bronze import BRONZE_PROPERTIES, BRONZE_SCHEMA, to_bronze
 from ingestion.producer import check_reachable, unreachable
 from ventes.contract import BRONZE_PARTITION_COLUMN
+from ventes.delta import open_table, query
 from ventes.errors import VentesError
 from ventes.settings import Settings
 
@@ -61,20 +62,27 @@ class IngestReport:
 
 def ensure_bronze_table(spark, settings: Settings) -> None:
     """Create the empty Bronze table by path with its explicit schema and properties, unless it
-    exists; give a table made before them its properties (one commit, once)."""
+    exists; give a table made before them its properties (one commit, once).
+
+    Whether it exists is read from its Delta log without Spark: a table's first Delta command
+    in a new JVM costs seconds, which every run would pay for nothing.
+    """
     from delta.tables import DeltaTable
 
-    builder = (
-        DeltaTable.createIfNotExists(spark)
-        .location(str(settings.bronze_path))
-        .addColumns(BRONZE_SCHEMA)
-        .partitionedBy(BRONZE_PARTITION_COLUMN)
-        .comment("Every Kafka record of the sales topic, exactly once, with its raw bytes")
-    )
-    for key, value in BRONZE_PROPERTIES.items():
-        builder = builder.property(key, value)
-    table = builder.execute()
-    properties = table.detail().select("properties").head()[0]
+    existing = open_table(settings.bronze_path)
+    if existing is None:
+        builder = (
+            DeltaTable.createIfNotExists(spark)
+            .location(str(settings.bronze_path))
+            .addColumns(BRONZE_SCHEMA)
+            .partitionedBy(BRONZE_PARTITION_COLUMN)
+            .comment("Every Kafka record of the sales topic, exactly once, with its raw bytes")
+        )
+        for key, value in BRONZE_PROPERTIES.items():
+            builder = builder.property(key, value)
+        builder.execute()
+        return
+    properties = existing.metadata().configuration
     missing = {k: v for k, v in BRONZE_PROPERTIES.items() if properties.get(k) != v}
     if missing:
         pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
@@ -264,8 +272,11 @@ def _run(
     return listener.batches, time.monotonic() - begin
 
 
-def _count(spark, settings: Settings) -> int:
-    return spark.read.format("delta").load(str(settings.bronze_path)).count()
+def _count(settings: Settings) -> int:
+    """Bronze's rows, from its Delta log without Spark (a count in Spark is the JVM's first
+    Delta command, seconds in a new JVM)."""
+    (row,) = query(settings.bronze_path, "select count(*) as n from t")
+    return int(row["n"])
 
 
 def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = False) -> IngestReport:
@@ -291,7 +302,7 @@ def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = F
     spark, owned = session.spark_session(settings)
     try:
         ensure_bronze_table(spark, settings)
-        before = _count(spark, settings)
+        before = _count(settings)
         mode = f"following every {FOLLOW_INTERVAL}" if follow else "draining the backlog"
         print(
             f"ingesting {settings.kafka_topic} from {settings.kafka_bootstrap_servers} into "
@@ -301,7 +312,7 @@ def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = F
         )
         with _stop_on_signals(follow) as stop:
             batches, seconds = _run(spark, settings, follow, skip_lost_offsets, stop)
-        after = _count(spark, settings)
+        after = _count(settings)
     except VentesError:
         raise
     except Exception as exc:  # Py4J/streaming errors carry Java stack traces: log them, show one line
