@@ -62,7 +62,7 @@ class IngestReport:
 
 def ensure_bronze_table(spark, settings: Settings) -> None:
     """Create the empty Bronze table by path with its explicit schema and properties, unless it
-    exists; give a table made before them its properties (one commit, once).
+    exists; give a table made before them the properties it lacks (one commit, once).
 
     Whether it exists is read from its Delta log without Spark: a table's first Delta command
     in a new JVM costs seconds, which every run would pay for nothing.
@@ -83,7 +83,8 @@ def ensure_bronze_table(spark, settings: Settings) -> None:
         builder.execute()
         return
     properties = existing.metadata().configuration
-    missing = {k: v for k, v in BRONZE_PROPERTIES.items() if properties.get(k) != v}
+    # A value set on the table by its owner stays: only an absent property is added.
+    missing = {k: v for k, v in BRONZE_PROPERTIES.items() if k not in properties}
     if missing:
         pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
         spark.sql(f"ALTER TABLE delta.`{settings.bronze_path}` SET TBLPROPERTIES ({pairs})")

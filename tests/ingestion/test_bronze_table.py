@@ -47,3 +47,14 @@ def test_a_bronze_table_made_before_the_properties_gets_them_once(spark, tmp_pat
     assert _detail(spark, settings.bronze_path)["properties"] == BRONZE_PROPERTIES
     ensure_bronze_table(spark, settings)
     assert DeltaTable.forPath(spark, str(settings.bronze_path)).history().count() == versions == 2
+
+
+def test_a_property_the_tables_owner_set_stays(spark, tmp_path: Path) -> None:
+    settings = _lake(tmp_path)
+    ensure_bronze_table(spark, settings)
+    spark.sql(
+        f"ALTER TABLE delta.`{settings.bronze_path}` SET TBLPROPERTIES "
+        "('delta.dataSkippingStatsColumns' = 'offset')"
+    )
+    ensure_bronze_table(spark, settings)
+    assert _detail(spark, settings.bronze_path)["properties"] == {"delta.dataSkippingStatsColumns": "offset"}
