@@ -109,7 +109,7 @@ class Field:
 FIELDS = tuple(Field(f.name, f.column, f.kind, _SPARK_TYPES[f.sql_type]) for f in SALE_FIELDS)
 
 
-# JSON whitespace only: Java's \\s also takes \\x0B and \\x0C, which JSON does not.
+# JSON whitespace only: Java's \s also takes \x0B and \x0C, which JSON does not.
 _WS = r"[ \t\n\r]*"
 # Integer literals of as many digits as their column's largest value, numbers with at most 10
 # digits before the point and 2 after (decimal(12,2)), strings without escapes or control
@@ -200,6 +200,20 @@ def _not_an_object_reason(variant: Column) -> Column:
     return F.concat(F.lit("expected a JSON object, got "), article)
 
 
+def _read_usual_events(layered: DataFrame) -> DataFrame:
+    """``layered`` plus ``_usual_<column>`` per field, read by ``from_json`` where ``_text`` is a
+    usual event, and ``_fast``: true where every field was read that way."""
+    usual_text = F.coalesce(F.col("_utf8") & F.regexp_like("_text", F.lit(USUAL_EVENT)), F.lit(False))
+    layered = layered.withColumns({"_usual": F.when(usual_text, F.from_json("_text", _USUAL_SCHEMA))})
+    layered = layered.withColumns(
+        {f"_usual_{f.column}": _typed(F.col("_usual")[f.json_name], f) for f in FIELDS}
+    )
+    # Every field of a usual event is a literal: a null means it did not fit its column, or its
+    # timestamp did not read as one, and the VARIANT path gives the error.
+    all_read = [F.col(f"_usual_{f.column}").isNotNull() for f in FIELDS]
+    return layered.withColumns({"_fast": F.col("_usual").isNotNull() & reduce(operator.and_, all_read)})
+
+
 def parse_value(df: DataFrame, value_bytes: str = "value") -> DataFrame:
     """``df`` plus ``parse_status``, ``parse_error`` and the contract's fields, from its Kafka value.
 
@@ -209,16 +223,8 @@ def parse_value(df: DataFrame, value_bytes: str = "value") -> DataFrame:
     """
     raw = F.col(value_bytes)
     layered = df.withColumns({"_text": raw.cast("string")}).withColumns({"_utf8": F.is_valid_utf8("_text")})
-    usual_text = F.coalesce(F.col("_utf8") & F.regexp_like("_text", F.lit(USUAL_EVENT)), F.lit(False))
-    layered = layered.withColumns({"_usual": F.when(usual_text, F.from_json("_text", _USUAL_SCHEMA))})
-    layered = layered.withColumns(
-        {f"_usual_{f.column}": _typed(F.col("_usual")[f.json_name], f) for f in FIELDS}
-    )
-    # Every field of a usual event is a literal: a null means it did not fit its column, or its
-    # timestamp did not read as one, and the VARIANT path gives the error.
+    layered = _read_usual_events(layered)
     fast = F.col("_fast")
-    all_read = [F.col(f"_usual_{f.column}").isNotNull() for f in FIELDS]
-    layered = layered.withColumns({"_fast": F.col("_usual").isNotNull() & reduce(operator.and_, all_read)})
     layered = layered.withColumns({"_variant": F.when(F.col("_utf8") & ~fast, F.try_parse_json("_text"))})
     variant = F.col("_variant")
     # Each field's sub-variant once; then its JSON type and its typed value from that.
