@@ -26,6 +26,7 @@ def run_python(code: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -98,15 +99,16 @@ def test_concurrent_processes_never_share_a_port() -> None:
     ports.release(base)
     base = min(base, ports.BLOCK.stop - 80)
     code = f"""
-        import json, time
+        import json, sys
         from tests import ports
         ports.BLOCK = range({base}, {base} + 80)
-        time.sleep(0.5)
-        print(json.dumps(ports.reserve_ports(15)))
-        time.sleep(2)  # hold them while the others pick
+        print(json.dumps(ports.reserve_ports(15)), flush=True)
+        sys.stdin.read()  # hold them until every process has picked
     """
     procs = [run_python(code) for _ in range(4)]
-    taken = [json.loads(output(p)) for p in procs]
+    taken = [json.loads(p.stdout.readline()) for p in procs]
+    for p in procs:
+        output(p)  # closes its stdin: it exits and releases its ports
     every = [port for got in taken for port in got]
     assert len(every) == 60 and len(set(every)) == 60
 
