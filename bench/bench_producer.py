@@ -1,16 +1,16 @@
 """Benchmark: producer events/s for 1,000,000 sales, beside the naive way, in the same run.
 
 The project's way (``ingestion.producer.produce``): events built from the catalogue's
-pre-rendered fragments, partition looked up once per client, batched (``linger_ms``,
-``batch_size``), compressed as ``ingestion.producer.COMPRESSION`` says, one flush at the end,
-errors collected by callbacks. The naive way: the client's default settings but for
-``acks=all`` with idempotence, a ``json.dumps`` value serializer and one ``send`` + ``flush``
-per event, timed on a smaller count. Both keep idempotent ``acks=all`` sends.
+pre-rendered fragments, handed to librdkafka, which batches (``linger.ms``, ``batch.size``)
+and compresses as ``ingestion.producer.COMPRESSION`` says, one flush at the end, errors
+collected by a delivery callback. The naive way: the same client with its defaults but
+idempotence, ``json.dumps`` per event and one ``produce`` + ``flush`` per event, timed on a
+smaller count. Both keep idempotent ``acks=all`` sends (librdkafka's default with idempotence).
 
 Each contender runs in a fresh process (a new interpreter and Kafka client), on a topic of its
 own, the contenders alternated (A B C A B C ...) ``--runs`` times; medians and the spread
 (min..max) are printed, and the ratio to the naive way per round. ``--codecs`` adds the
-project's loop with each compression codec kafka-python can use here. A broker of its own on
+project's loop with each compression codec librdkafka has. A broker of its own on
 free ports, removed at the end.
 
     .venv/bin/python bench/bench_producer.py [--count 1000000] [--naive-count 5000] [--runs 3] [--codecs]
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ingestion.events import messages
-from ingestion.producer import COMPRESSION, _partitioner, kafka_producer, produce
+from ingestion.producer import COMPRESSION, kafka_producer, produce, send_all
 from stack import processes
 from ventes import jars
 from ventes import settings as settings_module
@@ -41,6 +41,8 @@ from ventes.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.ports import reserve_port, start_service
+
+CODECS = ("gzip", "lz4", "zstd", "snappy", "none")
 
 
 @contextmanager
@@ -70,49 +72,27 @@ def on_topic(settings: Settings, topic: str) -> Settings:
 
 
 def naive(settings: Settings, count: int) -> tuple[int, float]:
-    """One ``json.dumps``, one send and one flush per event: (events, seconds)."""
-    from kafka import KafkaProducer
+    """The client's defaults but idempotence; one ``json.dumps``, send and flush per event."""
+    from confluent_kafka import Producer
 
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-    )
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
     events = [json.loads(m.value) for m in messages(count, seed=1)]
     begin = time.perf_counter()
     for event in events:
-        producer.send(settings.kafka_topic, json.dumps(event).encode(), key=str(event["client_id"]).encode())
+        producer.produce(settings.kafka_topic, json.dumps(event).encode(), str(event["client_id"]).encode())
         producer.flush()
     seconds = time.perf_counter() - begin
-    producer.close()
     return count, seconds
 
 
-def codec(settings: Settings, compression: str | None, count: int) -> tuple[int, float]:
+def codec(settings: Settings, compression: str, count: int) -> tuple[int, float]:
     """The project's sending loop with another codec: (events, seconds)."""
-    producer = kafka_producer(settings, compression_type=compression)
-    partition_of = _partitioner(producer, settings.kafka_topic)
-    failures: list[BaseException] = []
+    producer = kafka_producer(settings, {"compression.type": compression})
     begin = time.perf_counter()
-    for key, value, _ in messages(count, seed=2):
-        future = producer.send(settings.kafka_topic, value, key=key, partition=partition_of(key))
-        future.add_errback(failures.append)
-    producer.flush()
+    sent, _, failures = send_all(producer, settings.kafka_topic, messages(count, seed=2))
     seconds = time.perf_counter() - begin
-    producer.close()
     assert not failures, failures[0]
-    return count, seconds
-
-
-def available_codecs() -> list[str]:
-    codecs = ["gzip", "none"]
-    for name, module in (("lz4", "lz4.frame"), ("zstd", "zstandard"), ("snappy", "snappy")):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        codecs.append(name)
-    return codecs
+    return sent, seconds
 
 
 def child(contender: str, count: int) -> dict:
@@ -125,8 +105,7 @@ def child(contender: str, count: int) -> dict:
     elif contender == "naive":
         sent, seconds = naive(settings, count)
     else:
-        name = contender.removeprefix("codec:")
-        sent, seconds = codec(settings, None if name == "none" else name, count)
+        sent, seconds = codec(settings, contender.removeprefix("codec:"), count)
     return {"sent": sent, "seconds": seconds}
 
 
@@ -169,7 +148,7 @@ def main() -> None:
 
     contenders = {"project": args.count, "naive": args.naive_count}
     if args.codecs:
-        contenders.update({f"codec:{c}": args.count for c in available_codecs()})
+        contenders.update({f"codec:{c}": args.count for c in CODECS})
     results: dict[str, list[dict]] = {name: [] for name in contenders}
     with own_broker() as broker:
         for number in range(args.runs):
