@@ -6,6 +6,7 @@ import json
 
 import pytest
 from kafka import KafkaAdminClient, TopicPartition
+from kafka.partitioner.default import murmur2
 from pyspark.sql import functions as F
 
 from ingestion.bronze import BRONZE_SCHEMA
@@ -43,8 +44,11 @@ def test_produce_ingest_then_restart_adds_nothing(lake: Settings, spark) -> None
     table = _bronze(spark, lake)
     assert [(f.name, f.dataType) for f in table.schema] == [(f.name, f.dataType) for f in BRONZE_SCHEMA]
     assert {r["parse_status"] for r in table.select("parse_status").distinct().collect()} == {"ok"}
-    keys = {r["key"] for r in table.select("key").distinct().collect()}
-    assert all(k.isdigit() for k in keys)
+    placed = table.select("key", "partition").distinct().collect()
+    assert all(r["key"].isdigit() for r in placed)
+    # Each client's sales on the partition Kafka's Java clients pick for its key (murmur2).
+    partitions = lake.kafka_partitions
+    assert all(r["partition"] == (murmur2(r["key"].encode()) & 0x7FFFFFFF) % partitions for r in placed)
 
     again = ingest(lake)  # nothing new in Kafka
     assert again.rows_added == 0 and again.bronze_rows == 500
