@@ -15,8 +15,10 @@ warm-up of each way, ``--rounds`` rounds, the ways in a rotated order each round
                   four tables
 
 Prints each run, the medians and spreads, the ratios the pipeline aims at, and where the DAG
-run's time goes. ``--freshness N`` then unpauses the DAG on a one-minute schedule (demo sales
-off) and times N sales from being produced to being served by ``/api/aggregated_sales``.
+run's time goes, then the CPU seconds each part of the stack spent in one DAG run and one
+``ventes run`` (``bench/process_cpu.py``). ``--freshness N`` then unpauses the DAG on a
+one-minute schedule (demo sales off) and times N sales from being produced to being served by
+``/api/aggregated_sales``.
 
     .venv/bin/python bench/bench_cycle.py [--sales 50] [--rounds 3] [--freshness 3]
 """
@@ -40,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests.airflow import rest
 from tests.ports import reserve_ports
@@ -262,6 +265,23 @@ def where_the_time_goes(bench: Bench) -> None:
     print(f"  table and offset checks + {inside:.1f}s streaming {bench.sales} rows into Delta")
 
 
+def where_the_cpu_goes(bench: Bench) -> None:
+    """One DAG run and one ``ventes run`` more, each part of the stack's CPU seconds sampled."""
+    from process_cpu import cpu_by_part
+
+    print("\nwhere the CPU goes (one run each, CPU seconds by part of the stack):")
+    for label, way in (("DAG run", bench.dag_run), ("ventes run", bench.ventes_run)):
+        with cpu_by_part() as sampler:
+            wall = way()
+        parts = sampler.by_part()
+        print(f"  {label}: {wall:.1f}s wall, {sum(parts.values()):.1f}s CPU on 2 cores")
+        for part, cpu in parts.items():
+            if cpu >= 0.1:
+                print(f"    {part:<40} {cpu:6.1f}s")
+        for cpu, title in sampler.busiest_others():
+            print(f"    (other) {cpu:5.1f}s  {title}")
+
+
 def served_quantity(settings) -> int:
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/api/aggregated_sales"
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -311,6 +331,7 @@ def main() -> None:
         bench.wait_for_scheduled_run()
         report(rounds(bench, args.rounds), bench)
         where_the_time_goes(bench)
+        where_the_cpu_goes(bench)
         if args.freshness:
             measure_freshness(bench, args.freshness)
         finished = True

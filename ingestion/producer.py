@@ -70,7 +70,10 @@ def kafka_producer(settings: Settings, overrides: Mapping[str, object] | None = 
         # A message not acknowledged by then fails (the default waits 5 minutes); long enough
         # for a replicated topic to elect a new leader after a broker is lost.
         "message.timeout.ms": 120_000,
+        # librdkafka's errors (a broker lost) to Python logging; its warnings are retries it
+        # handles itself (a new broker's coordinator still loading, say).
         "logger": logging.getLogger("ventes.producer"),
+        "log_level": 3,
     }
     config.update(overrides or {})
     return Producer(config)
