@@ -1,10 +1,10 @@
 """CPU seconds spent by each part of the local stack while something runs, from ``psutil``.
 
-A thread samples every process of the machine a few times a second and keeps, per process
-(pid and start time), its CPU time when first and last seen; a process started during the
-window counts from zero. Each process is put in a part by its command line (Airflow names its
-task processes after their task), so the figures say which part used the cores: the Thrift
-server, the dbt build, the sensor tasks, the scheduler...
+A thread samples every process of the machine a few times a second; each process's CPU time
+gained since the last sample (from zero for one started during the window) goes to a part
+named by its command line as it is then (Airflow names its executor workers after the task
+they run), so the figures say which part used the cores: the Thrift server, the dbt build,
+the sensor tasks, the scheduler...
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import psutil
@@ -25,7 +25,7 @@ PARTS = (
     ("Bronze streaming job (Python)", r"ingestion\.job"),
     ("dashboard", r"gunicorn|dashboard"),
     ("dbt build (Cosmos producer task)", r"dbt_producer_watcher"),
-    ("other Airflow tasks (sensors, checks)", r"airflow (task|supervisor|worker).*unified_sales_pipeline"),
+    ("dbt build (ventes command)", r"bin/dbt build"),
     ("Airflow executor workers", r"LocalExecutor|airflow worker"),
     ("Airflow scheduler", r"airflow scheduler"),
     ("Airflow API server", r"api[-_]server|uvicorn"),
@@ -42,13 +42,20 @@ def part_of(cmdline: str) -> str:
     return "other"
 
 
+# Airflow titles a task's processes (the executor worker supervising it, the task runner) with
+# the task instance's id; ``by_part`` names them from a map of ids to parts.
+TASK_INSTANCE = re.compile(r"airflow worker -- (?:LocalExecutor: )?([0-9a-f]{8}-[0-9a-f-]{27})")
+
+
 class Sampler:
+    """CPU seconds per part, each sample's increase put in the part the process is in *now*
+    (an executor worker changes its title with each task it runs)."""
+
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
-        self.first: dict[tuple[int, float], float] = {}
-        self.last: dict[tuple[int, float], float] = {}
-        self.part: dict[tuple[int, float], str] = {}
-        self.titles: dict[tuple[int, float], str] = {}
+        self.seen: dict[tuple[int, float], float] = {}
+        self.totals: dict[str, float] = {}
+        self.others: dict[str, float] = {}
         self.own_pid = os.getpid()  # the sampler itself is not part of the stack
         self._stop = threading.Event()
 
@@ -59,27 +66,32 @@ class Sampler:
                 continue
             key = (info["pid"], info["create_time"])
             cpu = info["cpu_times"].user + info["cpu_times"].system
-            if key not in self.first:
-                self.first[key] = cpu if baseline else 0.0
-                title = " ".join(info["cmdline"] or [])
-                self.part[key], self.titles[key] = part_of(title), title[:160]
-            self.last[key] = cpu
+            before = self.seen.get(key, cpu if baseline else 0.0)
+            self.seen[key] = cpu
+            if cpu <= before:
+                continue
+            title = " ".join(info["cmdline"] or [])
+            task = TASK_INSTANCE.search(title)
+            part = f"task {task.group(1)}" if task else part_of(title)
+            self.totals[part] = self.totals.get(part, 0.0) + cpu - before
+            if part == "other":
+                self.others[title[:160]] = self.others.get(title[:160], 0.0) + cpu - before
 
     def run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample(baseline=False)
 
-    def by_part(self) -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for key, last in self.last.items():
-            totals[self.part[key]] = totals.get(self.part[key], 0.0) + last - self.first[key]
-        return dict(sorted(totals.items(), key=lambda item: -item[1]))
+    def by_part(self, tasks: Mapping[str, str]) -> dict[str, float]:
+        """Totals per part; ``tasks`` maps task instance ids to parts (others: "other tasks")."""
+        named: dict[str, float] = {}
+        for part, cpu in self.totals.items():
+            if part.startswith("task "):
+                part = tasks.get(part.removeprefix("task "), "other Airflow tasks")
+            named[part] = named.get(part, 0.0) + cpu
+        return dict(sorted(named.items(), key=lambda item: -item[1]))
 
     def busiest_others(self, count: int = 5) -> list[tuple[float, str]]:
-        others = [
-            (self.last[k] - self.first[k], self.titles[k]) for k in self.last if self.part[k] == "other"
-        ]
-        return sorted(others, reverse=True)[:count]
+        return sorted(((cpu, title) for title, cpu in self.others.items()), reverse=True)[:count]
 
 
 @contextmanager
