@@ -263,11 +263,26 @@ def _reap(group: int) -> None:
             return
 
 
+# A service starts once those it reads from answer; the others start side by side.
+NEEDS: dict[str, tuple[str, ...]] = {"bronze": ("kafka",)}
+
+
 def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
+    """Start the services (all, or ``names``) and wait until each answers.
+
+    Independent services start together (Kafka, the Thrift server, the dashboard and Airflow
+    each spend most of their start-up in one thread), a service that needs another once that one
+    answers. Every service is waited for; the first failure, in the stack's order, is raised.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     jars.ensure_jars(settings)
-    for svc in SERVICES:
-        if names and svc.name not in names:
-            continue
+    chosen = [svc for svc in SERVICES if not names or svc.name in names]
+    starts: dict[str, Future] = {}
+
+    def start_after(svc: Service, needed: list[Future]) -> None:
+        for need in needed:
+            need.result()  # its failure is this service's too
         begin = time.monotonic()
         echo(f"{svc.name:<10} starting...")
         word = start(settings, svc)
@@ -275,6 +290,13 @@ def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str],
             f"{svc.name:<10} {word} in {time.monotonic() - begin:.1f}s  "
             f"{svc.url(settings) if svc.url else ''}  (log: {log_file(settings, svc.name)})"
         )
+
+    with ThreadPoolExecutor(max_workers=max(len(chosen), 1), thread_name_prefix="up") as pool:
+        for svc in chosen:
+            needed = [starts[name] for name in NEEDS.get(svc.name, ()) if name in starts]
+            starts[svc.name] = pool.submit(start_after, svc, needed)
+    for svc in chosen:
+        starts[svc.name].result()
 
 
 def down(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:

@@ -243,3 +243,85 @@ def test_airflow_service_writes_private_files_and_rotates_its_logs(tmp_path: Pat
         for path in [*outputs, *(local_airflow.component_log(s, c) for c in local_airflow.COMPONENTS)]:
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
         assert logfiles.backup(big, 1).read_text() == "x" * 200
+
+
+def _waiting_service(name: str, ready, prepared: list[str], answered: set[str]) -> catalogue.Service:
+    """A sleeper that answers once ``ready()``; records its name when prepared to start."""
+
+    def healthy(settings: settings_module.Settings) -> bool:
+        if ready():
+            answered.add(name)
+            return True
+        return False
+
+    return catalogue.Service(
+        name,
+        port=lambda s: None,
+        host=lambda s: "-",
+        command=lambda s: ["sleep", "60"],
+        healthy=healthy,
+        prepare=lambda s: prepared.append(f"{name} after {sorted(answered)}"),
+        start_timeout=30,
+    )
+
+
+def test_up_starts_independent_services_together_and_bronze_once_kafka_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared: list[str] = []
+    answered: set[str] = set()
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+
+        def running(name: str):
+            return lambda: processes.read_pid(s, name) is not None
+
+        # Each of the two answers only once the other runs: started one after the other, the
+        # first would wait out its start_timeout.
+        services = [
+            _waiting_service("kafka", running("thrift"), prepared, answered),
+            _waiting_service("thrift", running("kafka"), prepared, answered),
+            _waiting_service("bronze", lambda: True, prepared, answered),
+        ]
+        monkeypatch.setattr(processes, "SERVICES", services)
+        monkeypatch.setattr(processes.jars, "ensure_jars", lambda settings: None)
+        printed: list[str] = []
+        try:
+            processes.up(s, echo=printed.append)
+        finally:
+            for svc in services:
+                processes.stop(s, svc.name)
+    assert {line.split()[0] for line in printed if " started in " in line} == {"kafka", "thrift", "bronze"}
+    bronze = next(p for p in prepared if p.startswith("bronze"))
+    assert "kafka" in bronze, prepared  # the Bronze job starts once Kafka answers
+
+
+def test_up_reports_a_failed_service_and_starts_nothing_that_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared: list[str] = []
+    answered: set[str] = set()
+    broken = catalogue.Service(
+        "kafka",
+        port=lambda s: None,
+        host=lambda s: "-",
+        command=lambda s: [sys.executable, "-c", "import sys; print('ERROR: no broker'); sys.exit(3)"],
+        healthy=lambda s: False,
+        start_timeout=30,
+    )
+    services = [
+        broken,
+        _waiting_service("dashboard", lambda: True, prepared, answered),
+        _waiting_service("bronze", lambda: True, prepared, answered),
+    ]
+    monkeypatch.setattr(processes, "SERVICES", services)
+    monkeypatch.setattr(processes.jars, "ensure_jars", lambda settings: None)
+    with env_overrides(VENTES_HOME=str(tmp_path)):
+        s = settings_module.load()
+        try:
+            with pytest.raises(VentesError, match=r"kafka exited during start-up.*no broker"):
+                processes.up(s, echo=lambda line: None)
+            assert processes.read_pid(s, "dashboard") is not None  # independent: started anyway
+        finally:
+            processes.stop(s, "dashboard")
+    assert [p.split()[0] for p in prepared] == ["dashboard"]  # never the Bronze job
