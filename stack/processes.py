@@ -263,8 +263,31 @@ def _reap(group: int) -> None:
             return
 
 
-# A service starts once those it reads from answer; the others start side by side.
+# A service starts once those it reads from answer, and stops before them; the others start
+# and stop side by side.
 NEEDS: dict[str, tuple[str, ...]] = {"bronze": ("kafka",)}
+
+
+def _side_by_side(
+    services: list[Service], action: Callable[[Service], None], waits_for: Callable[[str], tuple[str, ...]]
+) -> None:
+    """``action`` on each service in a thread of its own, once those it ``waits_for`` are done
+    (their failure is its failure); every one is waited for, the first failure raised."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    done: dict[str, Future] = {}
+
+    def after(svc: Service, needed: list[Future]) -> None:
+        for need in needed:
+            need.result()
+        action(svc)
+
+    with ThreadPoolExecutor(max_workers=max(len(services), 1), thread_name_prefix="stack") as pool:
+        for svc in services:
+            needed = [done[name] for name in waits_for(svc.name) if name in done]
+            done[svc.name] = pool.submit(after, svc, needed)
+    for svc in services:
+        done[svc.name].result()
 
 
 def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
@@ -274,15 +297,9 @@ def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str],
     each spend most of their start-up in one thread), a service that needs another once that one
     answers. Every service is waited for; the first failure, in the stack's order, is raised.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     jars.ensure_jars(settings)
-    chosen = [svc for svc in SERVICES if not names or svc.name in names]
-    starts: dict[str, Future] = {}
 
-    def start_after(svc: Service, needed: list[Future]) -> None:
-        for need in needed:
-            need.result()  # its failure is this service's too
+    def start_one(svc: Service) -> None:
         begin = time.monotonic()
         echo(f"{svc.name:<10} starting...")
         word = start(settings, svc)
@@ -291,19 +308,18 @@ def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str],
             f"{svc.url(settings) if svc.url else ''}  (log: {log_file(settings, svc.name)})"
         )
 
-    with ThreadPoolExecutor(max_workers=max(len(chosen), 1), thread_name_prefix="up") as pool:
-        for svc in chosen:
-            needed = [starts[name] for name in NEEDS.get(svc.name, ()) if name in starts]
-            starts[svc.name] = pool.submit(start_after, svc, needed)
-    for svc in chosen:
-        starts[svc.name].result()
+    chosen = [svc for svc in SERVICES if not names or svc.name in names]
+    _side_by_side(chosen, start_one, lambda name: NEEDS.get(name, ()))
 
 
 def down(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
-    for svc in reversed(SERVICES):
-        if names and svc.name not in names:
-            continue
-        echo(f"{svc.name:<10} {stop(settings, svc.name)}")
+    """Stop the services (all, or ``names``) side by side, each before those it needs."""
+
+    def needed_by(name: str) -> tuple[str, ...]:
+        return tuple(user for user, needs in NEEDS.items() if name in needs)
+
+    chosen = [svc for svc in reversed(SERVICES) if not names or svc.name in names]
+    _side_by_side(chosen, lambda svc: echo(f"{svc.name:<10} {stop(settings, svc.name)}"), needed_by)
 
 
 def _address(settings: Settings, svc: Service) -> str:

@@ -265,7 +265,7 @@ def _waiting_service(name: str, ready, prepared: list[str], answered: set[str]) 
     )
 
 
-def test_up_starts_independent_services_together_and_bronze_once_kafka_answers(
+def test_up_starts_services_side_by_side_and_bronze_once_kafka_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prepared: list[str] = []
@@ -286,14 +286,19 @@ def test_up_starts_independent_services_together_and_bronze_once_kafka_answers(
         monkeypatch.setattr(processes, "SERVICES", services)
         monkeypatch.setattr(processes.jars, "ensure_jars", lambda settings: None)
         printed: list[str] = []
+        stopped: list[str] = []
         try:
             processes.up(s, echo=printed.append)
+            processes.down(s, echo=stopped.append)
         finally:
             for svc in services:
                 processes.stop(s, svc.name)
     assert {line.split()[0] for line in printed if " started in " in line} == {"kafka", "thrift", "bronze"}
     bronze = next(p for p in prepared if p.startswith("bronze"))
     assert "kafka" in bronze, prepared  # the Bronze job starts once Kafka answers
+    order = [line.split()[0] for line in stopped if line.endswith(" stopped")]
+    assert sorted(order) == ["bronze", "kafka", "thrift"]
+    assert order.index("bronze") < order.index("kafka")  # and stops before it
 
 
 def test_up_reports_a_failed_service_and_starts_nothing_that_needs_it(
