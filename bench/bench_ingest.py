@@ -10,6 +10,9 @@ Contenders (``--contenders``, any of):
     job      the Bronze job exactly as ``ventes ingest`` runs it (``ingestion.job.ingest``)
     copy     no parse: the raw Kafka columns plus the ingestion date -> a date-partitioned
              Delta table, with the job's source options, trigger and session
+    shape    Bronze's columns with the least work that gives them: the fields read by
+             ``from_json`` alone (no check, no status), written like the copy: what writing
+             Bronze's shape costs, whatever the parse
     parse    Kafka -> the job's parse -> Spark's ``noop`` sink (Kafka fetch + parse, no write)
     fetch    Kafka -> ``noop`` sink (the Kafka fetch alone)
     ceiling  Spark's ceiling: the backlog read once into memory, then the same parse -> Parquet
@@ -53,7 +56,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve()
-KINDS = ("job", "copy", "parse", "fetch", "ceiling")
+KINDS = ("job", "copy", "shape", "parse", "fetch", "ceiling")
 PHASES = ("latestOffset", "queryPlanning", "getBatch", "walCommit", "addBatch", "commitOffsets")
 
 
@@ -123,6 +126,32 @@ def _copy_rows(kafka):
     return kafka.withColumn(BRONZE_PARTITION_COLUMN, F.to_date(F.current_timestamp()))
 
 
+def _shape_rows(kafka):
+    """Bronze's columns, the sale's fields read by ``from_json`` alone (no check, no status)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructField, StructType
+
+    from ingestion.bronze import BRONZE_SCHEMA, FIELDS
+
+    text = F.col("value").cast("string")
+    sale = F.from_json(text, StructType([StructField(f.json_name, f.data_type) for f in FIELDS]))
+    columns = {
+        "value_bytes": F.col("value"),
+        "value": F.make_valid_utf8(text),
+        "key": F.col("key").cast("string"),
+        "topic": F.col("topic"),
+        "partition": F.col("partition"),
+        "offset": F.col("offset"),
+        "kafka_timestamp": F.col("timestamp"),
+        "ingestion_time": F.current_timestamp(),
+        "date": F.current_date(),
+        "parse_status": F.lit("ok"),
+        "parse_error": F.lit(None),
+        **{f.column: sale[f.json_name] for f in FIELDS},
+    }
+    return kafka.select(*(columns[f.name].cast(f.dataType).alias(f.name) for f in BRONZE_SCHEMA.fields))
+
+
 def _stream(spark, settings, kind: str, follow: bool) -> list[dict]:
     """Run a contender other than the job until drained (or, following, until SIGTERM).
 
@@ -136,8 +165,9 @@ def _stream(spark, settings, kind: str, follow: bool) -> list[dict]:
     from ventes.contract import BRONZE_PARTITION_COLUMN
 
     kafka = _source(spark, settings)
-    if kind == "copy":
-        writer = _copy_rows(kafka).writeStream.format("delta").partitionBy(BRONZE_PARTITION_COLUMN)
+    if kind in ("copy", "shape"):
+        rows = _copy_rows(kafka) if kind == "copy" else _shape_rows(kafka)
+        writer = rows.writeStream.format("delta").partitionBy(BRONZE_PARTITION_COLUMN)
         target = str(settings.bronze_path)
     else:
         rows = to_bronze(kafka) if kind == "parse" else kafka
@@ -201,7 +231,7 @@ def child(kind: str, options: dict[str, str], out: Path, follow: bool) -> None:
     if props:  # on the empty Bronze table, which the job then finds and keeps
         if kind != "job":
             raise SystemExit("table properties are for the job contender")
-        job.ensure_bronze_table(spark, settings)
+        job.ensure_bronze_table(settings)
         pairs = ", ".join(f"'{k}' = '{v}'" for k, v in props.items())
         spark.sql(f"ALTER TABLE delta.`{settings.bronze_path}` SET TBLPROPERTIES ({pairs})")
     if kind == "job":
@@ -403,8 +433,10 @@ def report(contenders: list[Contender], count: int, settings, warm: dict[str, li
         ]
         print(f"ratio job / no-parse copy (per round): {_spread(ratios, '{:.2f}')}")
     for label, rate in rates.items():
-        if label not in ("job", "copy") and "copy" in rates and _by(contenders, label).kind == "job":
-            print(f"ratio {label} / no-parse copy: {rate / rates['copy']:.2f}")
+        kind = _by(contenders, label).kind
+        if label not in ("job", "copy") and "copy" in rates and kind in ("job", "shape"):
+            bound = " (Bronze's columns, no checks: a Bronze job's bound)" if kind == "shape" else ""
+            print(f"ratio {label} / no-parse copy: {rate / rates['copy']:.2f}{bound}")
     print()
     print(
         "where the time goes, seconds, median of the runs "
@@ -492,7 +524,7 @@ def main() -> None:
                         f"events/s streaming, {result['wall']:.1f}s whole process",
                         flush=True,
                     )
-            following = [c for c in contenders if c.kind in ("job", "copy")]
+            following = [c for c in contenders if c.kind in ("job", "copy", "shape")]
             for number in range(args.warm_runs):
                 for contender in following:
                     result = run_warm(contender, scratch, number, broker, args.count, args.warmup_count)

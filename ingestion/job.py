@@ -60,34 +60,37 @@ class IngestReport:
     bronze_rows: int | None  # None when the following job ingested (nothing counted Bronze)
 
 
-def ensure_bronze_table(spark, settings: Settings) -> None:
+def ensure_bronze_table(settings: Settings) -> None:
     """Create the empty Bronze table by path with its explicit schema and properties, unless it
     exists; give a table made before them the properties it lacks (one commit, once).
 
-    Whether it exists is read from its Delta log without Spark: a table's first Delta command
-    in a new JVM costs seconds, which every run would pay for nothing.
+    Done on the Delta log with ``deltalake``, without Spark: a table's first Delta command in a
+    new JVM costs seconds, which the job would pay before its first batch.
     """
-    from delta.tables import DeltaTable
+    from deltalake import DeltaTable, Schema
+    from deltalake.exceptions import DeltaError
 
     existing = open_table(settings.bronze_path)
     if existing is None:
-        builder = (
-            DeltaTable.createIfNotExists(spark)
-            .location(str(settings.bronze_path))
-            .addColumns(BRONZE_SCHEMA)
-            .partitionedBy(BRONZE_PARTITION_COLUMN)
-            .comment("Every Kafka record of the sales topic, exactly once, with its raw bytes")
-        )
-        for key, value in BRONZE_PROPERTIES.items():
-            builder = builder.property(key, value)
-        builder.execute()
-        return
+        try:
+            DeltaTable.create(
+                str(settings.bronze_path),
+                # Spark's JSON of a schema is the Delta log's schema string: the same columns.
+                Schema.from_json(BRONZE_SCHEMA.json()),
+                partition_by=[BRONZE_PARTITION_COLUMN],
+                description="Every Kafka record of the sales topic, exactly once, with its raw bytes",
+                configuration=BRONZE_PROPERTIES,
+            )
+            return
+        except DeltaError:
+            existing = open_table(settings.bronze_path)  # another job created it just now
+            if existing is None:
+                raise
     properties = existing.metadata().configuration
     # A value set on the table by its owner stays: only an absent property is added.
     missing = {k: v for k, v in BRONZE_PROPERTIES.items() if k not in properties}
     if missing:
-        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
-        spark.sql(f"ALTER TABLE delta.`{settings.bronze_path}` SET TBLPROPERTIES ({pairs})")
+        existing.alter.set_table_properties(missing)
 
 
 def _user_error(settings: Settings, exc: BaseException) -> VentesError:
@@ -302,7 +305,7 @@ def ingest(settings: Settings, follow: bool = False, skip_lost_offsets: bool = F
 
     spark, owned = session.spark_session(settings)
     try:
-        ensure_bronze_table(spark, settings)
+        ensure_bronze_table(settings)
         before = _count(settings)
         mode = f"following every {FOLLOW_INTERVAL}" if follow else "draining the backlog"
         print(
