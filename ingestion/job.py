@@ -245,9 +245,7 @@ def _run(
             print(f"previous checkpoint kept at {aside}")
     starting, skipped = ("earliest", [])
     if not offsets.checkpoint_started(settings):
-        starting, skipped = offsets.starting_offsets(
-            settings, offsets.bronze_offsets(spark, settings), skip_lost
-        )
+        starting, skipped = offsets.starting_offsets(settings, offsets.bronze_offsets(settings), skip_lost)
     for line in skipped:
         print(f"skipping knowingly: {line}")
 
