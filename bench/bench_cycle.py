@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests.airflow import rest
-from tests.ports import reserve_ports
+from tests.ports import stack_env
 
 BENCH_DIR = Path(__file__).resolve().parent
 DAG_PATH = "/api/v2/dags/unified_sales_pipeline"
@@ -309,16 +309,7 @@ def private_stack(prefix: str, **settings: str) -> Path:
     what it started: SIGTERM exits through its ``finally`` blocks."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     home = Path(tempfile.mkdtemp(prefix=prefix))
-    kafka, controller, thrift, dashboard, airflow = reserve_ports(5)
-    os.environ.update(
-        VENTES_HOME=str(home),
-        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka}",
-        KAFKA_CONTROLLER_PORT=str(controller),
-        THRIFT_PORT=str(thrift),
-        DASHBOARD_PORT=str(dashboard),
-        AIRFLOW_PORT=str(airflow),
-        **settings,
-    )
+    os.environ.update(stack_env(home), **settings)
     return home
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.ports import reserve_ports
+from tests.ports import stack_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("side-by-side", "one-by-one")
@@ -58,15 +58,9 @@ def child(contender: str) -> dict[str, float]:
 
 def run(contender: str) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="ventes-bench-up-"))
-    kafka, controller, thrift, dashboard, airflow = reserve_ports(5)
     env = dict(
         os.environ,
-        VENTES_HOME=str(home),
-        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka}",
-        KAFKA_CONTROLLER_PORT=str(controller),
-        THRIFT_PORT=str(thrift),
-        DASHBOARD_PORT=str(dashboard),
-        AIRFLOW_PORT=str(airflow),
+        **stack_env(home),
         PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     )
     try:

@@ -151,6 +151,20 @@ def held() -> set[int]:
 # --- starting a service of the stack on reserved ports --------------------------------------
 
 
+def stack_env(home: Path) -> dict[str, str]:
+    """The environment of a private local stack: ``home`` as VENTES_HOME and a reserved loopback
+    port for each service (Kafka's broker and controller, Thrift, dashboard, Airflow)."""
+    kafka, controller, thrift, dashboard, airflow = reserve_ports(5)
+    return {
+        "VENTES_HOME": str(home),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}",
+        "KAFKA_CONTROLLER_PORT": str(controller),
+        "THRIFT_PORT": str(thrift),
+        "DASHBOARD_PORT": str(dashboard),
+        "AIRFLOW_PORT": str(airflow),
+    }
+
+
 def with_fresh_ports(settings: Settings, name: str) -> tuple[Settings, dict[str, str]]:
     """``settings`` with newly reserved ports for service ``name``, and their environment variables."""
     if name == "kafka":

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from stack import processes
-from tests.ports import reserve_ports
+from tests.ports import reserve_port, stack_env
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -29,7 +29,6 @@ OWN_PREFIXES = ("VENTES_", "DELTA_", "KAFKA_", "AIRFLOW")
 @pytest.fixture(scope="module")
 def user_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A shell's environment: its own home and ports, nothing else set; stopped at the end."""
-    kafka, controller, thrift, dashboard, airflow, docs = reserve_ports(6)
     home = tmp_path_factory.mktemp("readme_home")
     env = {
         **{
@@ -37,13 +36,8 @@ def user_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
             for k, v in os.environ.items()
             if not k.startswith(("VENTES_", "DELTA_", "KAFKA_", "AIRFLOW"))
         },
-        "VENTES_HOME": str(home),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}",
-        "KAFKA_CONTROLLER_PORT": str(controller),
-        "THRIFT_PORT": str(thrift),
-        "DASHBOARD_PORT": str(dashboard),
-        "AIRFLOW_PORT": str(airflow),
-        "DBT_DOCS_PORT": str(docs),
+        **stack_env(home),
+        "DBT_DOCS_PORT": str(reserve_port()),
         "VENTES_JARS": str(Path(__file__).resolve().parent.parent / ".ventes" / "jars"),
     }
     for name in ("THRIFT_HOST", "DASHBOARD_HOST", "PIPELINE_SCHEDULE", "METASTORE_URL", "SPARK_MASTER"):
