@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -272,22 +273,34 @@ def _side_by_side(
     services: list[Service], action: Callable[[Service], None], waits_for: Callable[[str], tuple[str, ...]]
 ) -> None:
     """``action`` on each service in a thread of its own, once those it ``waits_for`` are done
-    (their failure is its failure); every one is waited for, the first failure raised."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    (their failure is its failure); every one is waited for, the first failure raised.
 
-    done: dict[str, Future] = {}
+    Daemon threads: Ctrl-C leaves at once, as it did when services started one by one.
+    """
+    threads: dict[str, threading.Thread] = {}
+    failures: dict[str, BaseException] = {}
 
-    def after(svc: Service, needed: list[Future]) -> None:
-        for need in needed:
-            need.result()
-        action(svc)
+    def run(svc: Service, needed: list[str]) -> None:
+        try:
+            for name in needed:
+                threads[name].join()
+                if name in failures:
+                    raise failures[name]
+            action(svc)
+        except BaseException as exc:
+            failures[svc.name] = exc
 
-    with ThreadPoolExecutor(max_workers=max(len(services), 1), thread_name_prefix="stack") as pool:
-        for svc in services:
-            needed = [done[name] for name in waits_for(svc.name) if name in done]
-            done[svc.name] = pool.submit(after, svc, needed)
     for svc in services:
-        done[svc.name].result()
+        needed = [name for name in waits_for(svc.name) if name in threads]
+        threads[svc.name] = threading.Thread(
+            target=run, args=(svc, needed), name=f"stack-{svc.name}", daemon=True
+        )
+        threads[svc.name].start()
+    for thread in threads.values():
+        thread.join()
+    for svc in services:
+        if svc.name in failures:
+            raise failures[svc.name]
 
 
 def up(settings: Settings, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
