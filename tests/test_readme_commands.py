@@ -22,6 +22,9 @@ from tests.ports import reserve_port, stack_env
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 SERVICES = [svc.name for svc in processes.SERVICES]
+# `ventes` as a terminal starts it, Ctrl-C raising KeyboardInterrupt: a session started in the
+# background (`.ci/run &`) has SIGINT ignored, which its children inherit until a handler is set.
+AS_IN_A_TERMINAL = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
 # Variables of the test session that a user's shell would not have.
 OWN_PREFIXES = ("VENTES_", "DELTA_", "KAFKA_", "AIRFLOW")
 
@@ -92,7 +95,7 @@ def test_the_readme_session(user_env: dict[str, str]) -> None:
     assert get_json(f"{dashboard}/api/overview")["nombre_ventes"] == 20
 
     docs = subprocess.Popen(
-        [sys.executable, "-m", "stack.cli", "docs"],
+        [sys.executable, "-c", f"{AS_IN_A_TERMINAL}from stack.cli import main; sys.exit(main(['docs']))"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
