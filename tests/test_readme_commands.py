@@ -1,6 +1,8 @@
 """The README's commands as a user types them, from a fresh VENTES_HOME: ``ventes up``,
 ``produce``, ``run``, ``status``, ``docs`` (serving, then stopped), ``down``; each through the
-command line, checked for its exit code and what it prints."""
+command line, checked for its exit code and what it prints. The whole pipeline with it: the
+dashboard under gunicorn serves the totals of the sales read back from Kafka, and a second run,
+by the Bronze job itself, adds nothing."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pytest
 
 from stack import processes
 from tests.ports import reserve_port, stack_env
+from tests.seed_apis import SEED_APIS, comparable, expected_answers, topic_sales
+from ventes import settings as settings_module
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -66,6 +70,10 @@ def ventes(env: dict[str, str], *args: str, timeout: float = 900) -> str:
     return result.stdout
 
 
+def seed_answers(dashboard: str) -> dict[str, list[dict]]:
+    return comparable({name: get_json(f"{dashboard}/api/{name}") for name in SEED_APIS})
+
+
 def status(env: dict[str, str]) -> dict[str, str]:
     """Service -> the first word of its health, from `ventes status`'s table."""
     lines = ventes(env, "status").splitlines()
@@ -84,7 +92,7 @@ def test_the_readme_session(user_env: dict[str, str]) -> None:
     for name in SERVICES:
         assert f"{name:<10} started in" in printed, printed
     assert "stop with: ventes down" in printed
-    assert "already running" in ventes(env, "up", "kafka")  # idempotent
+    assert ventes(env, "up", "kafka", "thrift").count("already running") == 2  # idempotent
     assert set(status(env).values()) == {"up"}
 
     assert "produced 20 events" in ventes(env, "produce", "--count", "20", "--seed", "7")
@@ -93,6 +101,18 @@ def test_the_readme_session(user_env: dict[str, str]) -> None:
     assert "Completed successfully" in run and "run finished in" in run
     dashboard = f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
     assert get_json(f"{dashboard}/api/overview")["nombre_ventes"] == 20
+    settings = settings_module.load(env)
+    sales = topic_sales(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    assert len(sales) == 20
+    figures = seed_answers(dashboard)
+    assert figures == expected_answers(sales)
+
+    # Without the streaming service, `run` runs the Bronze job itself: it finds every offset
+    # already in Bronze, and the figures stay as they were.
+    assert f"{'bronze':<10} stopped" in ventes(env, "down", "bronze")
+    run = ventes(env, "run")
+    assert "ingested 0 rows" in run and "Bronze now holds 20 rows" in run, run
+    assert seed_answers(dashboard) == figures
 
     docs = subprocess.Popen(
         [sys.executable, "-c", f"{AS_IN_A_TERMINAL}from stack.cli import main; sys.exit(main(['docs']))"],
@@ -120,5 +140,5 @@ def test_the_readme_session(user_env: dict[str, str]) -> None:
 
     printed = ventes(env, "down")
     for name in SERVICES:
-        assert f"{name:<10} stopped" in printed, printed
+        assert f"{name:<10} {'not running' if name == 'bronze' else 'stopped'}" in printed, printed
     assert set(status(env).values()) == {"stopped"}

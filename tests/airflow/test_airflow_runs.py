@@ -8,11 +8,9 @@ import contextlib
 import json
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 
 import psutil
 import pytest
@@ -21,6 +19,7 @@ from orchestration import tasks as pipeline
 from stack import processes
 from tests.airflow import rest
 from tests.environment import env_overrides
+from tests.seed_apis import SEED_APIS, comparable, expected_answers, topic_sales
 from ventes import delta
 from ventes.settings import Settings
 
@@ -103,7 +102,12 @@ def scheduled_run(airflow_service: Settings) -> ScheduledRun:
         run = wait_for_run(settings, "scheduled")
     finally:
         rest.api(settings, "PATCH", DAG_PATH, {"is_paused": True})
-    return ScheduledRun(run, task_states(settings, run), began, produced_sales(settings))
+    return ScheduledRun(
+        run,
+        task_states(settings, run),
+        began,
+        topic_sales(settings.kafka_bootstrap_servers, settings.kafka_topic),
+    )
 
 
 def test_the_scheduler_runs_every_task_once(scheduled_run: ScheduledRun, airflow_service: Settings) -> None:
@@ -122,76 +126,16 @@ def test_the_scheduler_runs_every_task_once(scheduled_run: ScheduledRun, airflow
     assert ingest["value"] in ({"job_ran": True}, '{"job_ran": true}'), ingest
 
 
-def produced_sales(settings: Settings) -> list[dict]:
-    """Every sale in the DAG's topic, read back from Kafka (what the run's producer sent)."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        settings.kafka_topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=5000,
-    )
-    try:
-        return [json.loads(message.value, parse_float=Decimal) for message in consumer]
-    finally:
-        consumer.close()
-
-
-def expected_answers(sales: list[dict]) -> dict[str, list[dict]]:
-    """The four seed APIs' answers, computed here from the sales themselves."""
-    by_product_country: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
-    by_product: dict[str, Decimal] = defaultdict(Decimal)
-    by_hour: dict[str, list] = defaultdict(lambda: [Decimal(0), 0])
-    by_segment: dict[tuple, Decimal] = defaultdict(Decimal)
-    for sale in sales:
-        amount, quantity = sale["montant"], sale["quantite"]
-        by_product_country[sale["produit_nom"], sale["pays"]][0] += amount
-        by_product_country[sale["produit_nom"], sale["pays"]][1] += quantity
-        by_product[sale["produit_nom"]] += amount
-        moment = datetime.fromisoformat(sale["timestamp"])  # naive means UTC (the data contract)
-        moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
-        hour = moment.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        by_hour[hour][0] += amount
-        by_hour[hour][1] += quantity
-        by_segment[sale["produit_nom"], sale["segment"]] += amount
-    ranked = sorted(by_product.items(), key=lambda item: (-item[1], item[0]))[:10]
-    return {
-        "aggregated_sales": sorted(
-            [
-                {"produit_nom": p, "pays": c, "total_montant": float(m), "total_quantite": q}
-                for (p, c), (m, q) in by_product_country.items()
-            ],
-            key=lambda r: (r["produit_nom"], r["pays"]),
-        ),
-        "top_products": [
-            {"produit_nom": name, "total_montant": float(amount), "rank": rank}
-            for rank, (name, amount) in enumerate(ranked, start=1)
-        ],
-        "hourly_sales": [
-            {"heure": h, "total_montant": float(m), "total_quantite": q}
-            for h, (m, q) in sorted(by_hour.items())
-        ],
-        "product_by_segment": sorted(
-            [{"produit": p, "segment": s, "montant": float(m)} for (p, s), m in by_segment.items()],
-            key=lambda r: (r["produit"], r["segment"]),
-        ),
-    }
-
-
 def served(settings: Settings) -> dict[str, list[dict]]:
     from dashboard import create_app
 
     client = create_app().test_client()
     answers = {}
-    for name in ("aggregated_sales", "top_products", "hourly_sales", "product_by_segment"):
+    for name in SEED_APIS:
         response = client.get(f"/api/{name}")
         assert response.status_code == 200, (name, response.get_json())
         answers[name] = response.get_json()
-    answers["aggregated_sales"].sort(key=lambda r: (r["produit_nom"], r["pays"]))
-    answers["product_by_segment"].sort(key=lambda r: (r["produit"], r["segment"]))
-    return answers
+    return comparable(answers)
 
 
 def test_seed_apis_serve_the_totals_of_the_sales_the_run_produced(
