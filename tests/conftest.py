@@ -16,19 +16,13 @@ from collections.abc import Iterator
 import pytest
 
 from stack import processes
-from tests.environment import env_overrides
+from tests.environment import TEST_SPARK_SUBMIT_OPTS, env_overrides
 from tests.ports import reserve_port, start_service
 from ventes import jars
 from ventes import settings as settings_module
 
 # A test using one of these fixtures starts a JVM, a broker or a database server.
 STACK_FIXTURES = {"kafka", "thrift", "spark", "kafka_cluster", "spark_cluster", "postgres"}
-
-# Spark's drivers in tests (jobs, Thrift servers, the session's own) live seconds to minutes, too
-# short for the JVM's optimising compiler to pay back what it costs: with the quick compiler only,
-# a Spark session that writes and reads a Delta table takes about a third less CPU. spark-submit
-# adds SPARK_SUBMIT_OPTS to the driver's java command. Benchmarks keep the JVM's defaults.
-TEST_SPARK_SUBMIT_OPTS = "-XX:TieredStopAtLevel=1"
 
 
 def pytest_configure(config: pytest.Config) -> None:
