@@ -18,20 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.fresh_process import run_child
 from tests.environment import TEST_SPARK_SUBMIT_OPTS
-from tests.ports import stack_env
 
-ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = {"defaults": "", "quick compiler": TEST_SPARK_SUBMIT_OPTS}
 WORKLOADS = ("session", "thrift")
 
@@ -88,28 +85,8 @@ def thrift_workload(home: Path) -> dict[str, dict[str, float]]:
 
 
 def run(workload: str, contender: str) -> dict[str, dict[str, float]]:
-    home = Path(tempfile.mkdtemp(prefix="ventes-bench-jvm-"))
-    env = dict(
-        os.environ,
-        **stack_env(home),
-        SPARK_SUBMIT_OPTS=CONTENDERS[contender],
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    )
-    try:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", workload],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-            cwd=ROOT,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"{workload} ({contender}) failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    env = {"SPARK_SUBMIT_OPTS": CONTENDERS[contender]}
+    return run_child(__file__, "--child", workload, env=env, timeout=1200)
 
 
 def _spread(values: list[float]) -> str:

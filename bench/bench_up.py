@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.ports import stack_env
+from bench.fresh_process import run_child
 
-ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("side-by-side", "one-by-one")
 
 
@@ -57,26 +52,7 @@ def child(contender: str) -> dict[str, float]:
 
 
 def run(contender: str) -> dict[str, float]:
-    home = Path(tempfile.mkdtemp(prefix="ventes-bench-up-"))
-    env = dict(
-        os.environ,
-        **stack_env(home),
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    )
-    try:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", contender],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"{contender} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    return run_child(__file__, "--child", contender)
 
 
 def _spread(values: list[float]) -> str:
