@@ -8,34 +8,17 @@ never with what the pipeline wrote into Silver.
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 
-from kafka import KafkaConsumer, TopicPartition
-
 from tests.dashboard import expected
+from tests.kafka_topic import topic_records
 
 SEED_APIS = ("aggregated_sales", "top_products", "hourly_sales", "product_by_segment")
 
 
-def topic_sales(bootstrap_servers: str, topic: str, timeout: float = 120) -> list[dict]:
-    """Every message of ``topic``, from the beginning up to the end offsets it has now (amounts
-    as Decimal)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        sales: list[dict] = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < end[tp] for tp in parts):
-            assert time.monotonic() < deadline, f"{len(sales)} of {sum(end.values())} messages in {timeout}s"
-            for batch in consumer.poll(timeout_ms=1000).values():
-                sales += [json.loads(message.value, parse_float=Decimal) for message in batch]
-    finally:
-        consumer.close()
-    return sales
+def topic_sales(bootstrap_servers: str, topic: str) -> list[dict]:
+    """Every sale ``topic`` holds now (amounts as Decimal)."""
+    return [json.loads(r.value, parse_float=Decimal) for r in topic_records(bootstrap_servers, topic)]
 
 
 def expected_answers(sales: list[dict]) -> dict[str, list[dict]]:

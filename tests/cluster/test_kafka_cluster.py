@@ -14,11 +14,12 @@ import time
 
 import pytest
 from cluster_harness import TOPIC_MIN_INSYNC_REPLICAS, TOPIC_REPLICATION_FACTOR, KafkaCluster, wait_for
-from deltalake import DeltaTable, QueryBuilder
 
 from ingestion.job import ingest
 from ingestion.offsets import kafka_offsets
 from ingestion.producer import produce
+from tests.kafka_topic import topic_records
+from ventes import delta
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -29,40 +30,16 @@ KILL_AFTER = 600  # the broker dies once this many sales are in Kafka (a fifth o
 
 def _topic_records(cluster: KafkaCluster) -> list[tuple[int, int, int]]:
     """(partition, offset, vente_id) of every record the topic holds, read straight from Kafka."""
-    from kafka import KafkaConsumer, TopicPartition
-
     settings = cluster.settings
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
-    )
-    try:
-        parts = [
-            TopicPartition(settings.kafka_topic, p)
-            for p in consumer.partitions_for_topic(settings.kafka_topic)
-        ]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        records = []
-        deadline = time.monotonic() + 60
-        while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records += [(r.partition, r.offset, json.loads(r.value)["vente_id"]) for r in batch]
-        return records
-    finally:
-        consumer.close()
+    records = topic_records(settings.kafka_bootstrap_servers, settings.kafka_topic, timeout=60)
+    return [(r.partition, r.offset, json.loads(r.value)["vente_id"]) for r in records]
 
 
 def _bronze_records(cluster: KafkaCluster) -> list[tuple[int, int, int]]:
-    table = (
-        QueryBuilder()
-        .register("bronze", DeltaTable(str(cluster.settings.bronze_path)))
-        .execute('select "partition", "offset", vente_id, parse_status from bronze')
-        .read_all()
-    )
-    assert set(table.column("parse_status").to_pylist()) == {"ok"}
-    columns = [table.column(name).to_pylist() for name in ("partition", "offset", "vente_id")]
-    return list(zip(*columns, strict=True))
+    sql = 'select "partition", "offset", vente_id, parse_status from t'
+    rows = delta.query(cluster.settings.bronze_path, sql)
+    assert {row["parse_status"] for row in rows} == {"ok"}
+    return [(row["partition"], row["offset"], row["vente_id"]) for row in rows]
 
 
 def test_acknowledged_sales_survive_a_broker_kill(kafka_cluster: KafkaCluster, record_property) -> None:
