@@ -33,6 +33,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+    # Costly files first (pytest-randomly's order kept within each tier): `./dev test` hands
+    # files to its workers in this order, so the longest no longer start last with one worker
+    # left busy and the other idle.
+    tier = {}
+    for item in items:
+        cost = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("stack") else 2
+        tier[item.path] = min(cost, tier.get(item.path, cost))
+    items.sort(key=lambda item: tier[item.path])
 
 
 @pytest.fixture(scope="session")

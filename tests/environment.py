@@ -12,7 +12,12 @@ from collections.abc import Iterator
 # to the driver's java command. The other benchmarks keep the JVM's defaults.
 # The quick compiler alone gets a 48 MB code cache, which one dbt build fills with the code of
 # Spark's generated classes ("Out of space in CodeCache"): it keeps the default 240 MB.
-TEST_SPARK_SUBMIT_OPTS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+# Nor do they generate code (Spark reads `spark.*` Java properties as its configuration): on tens
+# of rows, generating Java and compiling it with Janino costs more than interpreting the plan,
+# most of all for Delta's log actions (wide nested structs), decoded anew for each table version.
+QUICK_COMPILER_OPTS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+NO_CODEGEN_OPTS = "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN"
+TEST_SPARK_SUBMIT_OPTS = f"{QUICK_COMPILER_OPTS} {NO_CODEGEN_OPTS}"
 
 
 @contextlib.contextmanager

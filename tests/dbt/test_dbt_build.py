@@ -25,7 +25,7 @@ from transformation import dbt
 from ventes.net import port_open
 from ventes.settings import Settings
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
 def naive_utc(value: Any) -> Any:
