@@ -47,11 +47,6 @@ def thrift_command(settings: Settings) -> list[str]:
             **metastore_conf(settings),
             "spark.driver.memory": "1g",
             "spark.sql.hive.thriftServer.singleSession": "false",
-            # Projections outside whole-stage code (Delta's log actions: wide nested structs,
-            # decoded anew for each table version a build writes) are interpreted rather than
-            # generated and compiled each time: a quarter of the server's CPU in a build went to
-            # formatting that generated code. Whole-stage code generation stays on for queries.
-            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         }
     )
     jars_csv = conf.pop("spark.jars")
