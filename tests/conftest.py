@@ -33,10 +33,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
-    # Costly files first (pytest-randomly's order kept within each tier): `./dev test` hands
-    # files to its workers in this order, so the longest no longer start last with one worker
-    # left busy and the other idle.
-    tier = {}
+    # Costly files first, pytest-randomly's order kept within each tier and no file split (its
+    # module fixtures would be set up twice). `./dev test` hands files to its workers in this
+    # order, rather than by their number of tests, which left the long one-test files for last.
+    tier: dict[object, int] = {}
     for item in items:
         cost = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("stack") else 2
         tier[item.path] = min(cost, tier.get(item.path, cost))
