@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from stack import processes
+from tests import jvm_archive
 from tests.environment import TEST_SPARK_SUBMIT_OPTS, env_overrides
 from tests.ports import reserve_port, start_service
 from ventes import jars
@@ -33,6 +34,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+    if os.environ["SPARK_SUBMIT_OPTS"] == TEST_SPARK_SUBMIT_OPTS and any(
+        item.get_closest_marker("stack") for item in items
+    ):
+        # Before any test starts a JVM; made once a machine (tests/jvm_archive.py).
+        archive = jvm_archive.java_options(jvm_archive.ensure_archive())
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{TEST_SPARK_SUBMIT_OPTS} {archive}"
     # Costly files first, pytest-randomly's order kept within each tier and no file split (its
     # module fixtures would be set up twice). `./dev test` hands files to its workers in this
     # order, rather than by their number of tests, which left the long one-test files for last.
