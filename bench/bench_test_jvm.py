@@ -1,8 +1,10 @@
 """Benchmark: the test suite's Spark drivers with its options, against the JVM's and Spark's defaults.
 
 The suite starts its Spark drivers with ``SPARK_SUBMIT_OPTS`` set to
-``tests.environment.TEST_SPARK_SUBMIT_OPTS``: the JVM's quick compiler only, and no Spark code
-generation. Three contenders: the defaults, the quick compiler alone, both (the tests' options).
+``tests.environment.TEST_SPARK_SUBMIT_OPTS`` (the JVM's quick compiler only, and no Spark code
+generation) and the class-data-sharing archive of ``tests/jvm_archive.py``. Four contenders: the
+defaults, the quick compiler alone, both, and both with the archive (the tests' options; the
+archive is made first if missing, and the time that takes is printed).
 Two workloads the suite repeats, each in a fresh process and VENTES_HOME, contenders alternated,
 ``--runs`` each:
 
@@ -29,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fresh_process import run_child
+from tests import jvm_archive
 from tests.environment import QUICK_COMPILER_OPTS, TEST_SPARK_SUBMIT_OPTS
 
-CONTENDERS = {"defaults": "", "quick compiler": QUICK_COMPILER_OPTS, "tests' options": TEST_SPARK_SUBMIT_OPTS}
 WORKLOADS = ("session", "thrift")
 
 
@@ -86,9 +88,8 @@ def thrift_workload(home: Path) -> dict[str, dict[str, float]]:
     return {"thrift start": start, "dbt build": build}
 
 
-def run(workload: str, contender: str) -> dict[str, dict[str, float]]:
-    env = {"SPARK_SUBMIT_OPTS": CONTENDERS[contender]}
-    return run_child(__file__, "--child", workload, env=env, timeout=1200)
+def run(workload: str, options: str) -> dict[str, dict[str, float]]:
+    return run_child(__file__, "--child", workload, env={"SPARK_SUBMIT_OPTS": options}, timeout=1200)
 
 
 def _spread(values: list[float]) -> str:
@@ -105,11 +106,20 @@ def main() -> None:
         workload = session_workload if args.child == "session" else thrift_workload
         print(json.dumps(workload(home)))
         return
+    begin = time.monotonic()
+    archive = jvm_archive.ensure_archive()
+    print(f"class archive {archive.name}: ready in {time.monotonic() - begin:.0f} s", flush=True)
+    options = {  # contender -> SPARK_SUBMIT_OPTS
+        "defaults": "",
+        "quick compiler": QUICK_COMPILER_OPTS,
+        "no code gen": TEST_SPARK_SUBMIT_OPTS,
+        "tests' options": f"{TEST_SPARK_SUBMIT_OPTS} {jvm_archive.java_options(archive)}",
+    }
     results: dict[str, dict[str, list[dict[str, float]]]] = {}  # step -> contender -> runs
     for number in range(args.runs):
         for workload in WORKLOADS:
-            for contender in CONTENDERS:
-                for step, figures in run(workload, contender).items():
+            for contender in options:
+                for step, figures in run(workload, options[contender]).items():
                     results.setdefault(step, {}).setdefault(contender, []).append(figures)
                     print(
                         f"run {number + 1} {step} ({contender}): {figures['cpu']:.1f} CPU-s, "
@@ -123,7 +133,7 @@ def main() -> None:
             cpu, wall = _spread([r["cpu"] for r in runs]), _spread([r["wall"] for r in runs])
             print(f"{step:<14} {contender:<15} {cpu:<20} {wall:<20}")
         default = by_contender["defaults"]
-        for contender in list(CONTENDERS)[1:]:
+        for contender in list(options)[1:]:
             runs = by_contender[contender]
             ratio = statistics.median(r["cpu"] / d["cpu"] for r, d in zip(runs, default, strict=True))
             print(f"{step:<14} CPU, {contender} / defaults: {ratio:.2f}")
