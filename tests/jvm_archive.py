@@ -3,13 +3,14 @@
 Each Spark JVM the suite starts (jobs, Thrift servers, the session's own) loads and verifies the
 same tens of thousands of classes from the same jars before it does any work. A dynamic CDS
 archive (``-XX:ArchiveClassesAtExit``) holds them already parsed and verified, and every JVM
-started with ``-XX:SharedArchiveFile`` maps it instead: a Spark session starts in about half
-the CPU (bench/bench_test_jvm.py).
+started with ``-XX:SharedArchiveFile`` maps it instead: a Spark session or a Thrift server start
+then takes a half to two thirds of the CPU (bench/bench_test_jvm.py).
 
 The archive is made by one training run: a Spark session with the project's configuration
-writes and reads a Delta table, registers it in a Hive metastore and streams it into another. It only
-serves the JVM and the classpath it was made with, so its name carries a digest of both, the
-tests' JVM options and this file; ``./dev test`` makes it when it is missing:
+writes and reads a Delta table, registers it in a Hive metastore and streams it into another.
+It only serves the JVM and the classpath it was made with, so its name carries a digest of
+both, the tests' JVM options and this file. The suite makes it when missing, before its first
+JVM starts (tests/conftest.py), or by hand:
 
     .venv/bin/python -m tests.jvm_archive          # make it if missing, print its path
 
