@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -19,9 +20,12 @@ from ingestion.producer import produce
 from ventes.settings import Settings
 from ventes.spark import child_env
 
-BACKLOG = 200_000
-BATCH = 20_000
+BACKLOG = 100_000
+BATCH = 5_000
 KILLS = 5
+# A run is killed after 0 to MOST_BATCHES committed batches, then a random delay: so at most
+# KILLS * (MOST_BATCHES + 1) batches are done before the last run, which leaves it a backlog.
+MOST_BATCHES = 2
 STARTED = "ingesting "  # printed once the Spark session is up and the query about to start
 
 
@@ -49,8 +53,12 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _started(job: subprocess.Popen, log: Path) -> bool:
-    return job.poll() is not None or STARTED in log.read_text(errors="replace")
+def _past(job: subprocess.Popen, log: Path, batches: int) -> bool:
+    """The job has started and reported ``batches`` committed batches ("batch N: ..."), or exited."""
+    if job.poll() is not None:
+        return True
+    output = log.read_text(errors="replace")
+    return STARTED in output and sum(line.startswith("batch ") for line in output.splitlines()) >= batches
 
 
 def _bronze(spark, settings: Settings):
@@ -78,8 +86,12 @@ def test_sigkill_at_random_points_then_every_offset_exactly_once(make_lake, spar
         log = tmp_path / f"run{run}.log"
         job = _start_job(settings, log)
         try:
-            _wait_for(partial(_started, job, log), 240, f"the job to start ({log})")
-            time.sleep(rng.uniform(0.5, 6.0))  # somewhere in a micro-batch, its write or its commit
+            after = rng.randint(0, MOST_BATCHES)
+            _wait_for(
+                partial(_past, job, log, after), 240, f"the job to start and commit {after} batches ({log})"
+            )
+            # Then somewhere in the next micro-batch: its read, its write or its commit.
+            time.sleep(rng.uniform(0.0, 2.0))
             if job.poll() is None:
                 os.killpg(job.pid, signal.SIGKILL)
                 kills += 1
@@ -89,8 +101,10 @@ def test_sigkill_at_random_points_then_every_offset_exactly_once(make_lake, spar
     assert kills == KILLS, f"the job finished before it could be killed {KILLS} times: {progress}"
 
     # The last run follows the topic and is stopped the polite way, as a service manager would.
+    # It first redoes the batch the last kill interrupted, with the offsets that batch logged,
+    # then takes the rest in one batch.
     log = tmp_path / "follow.log"
-    job = _start_job(settings, log, "--follow")
+    job = _start_job(dataclasses.replace(settings, max_offsets_per_trigger=BACKLOG), log, "--follow")
     try:
         _wait_for(lambda: _bronze_rows(spark, settings) >= BACKLOG, 240, "Bronze to catch up")
         job.send_signal(signal.SIGTERM)
