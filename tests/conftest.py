@@ -34,12 +34,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
-    if os.environ["SPARK_SUBMIT_OPTS"] == TEST_SPARK_SUBMIT_OPTS and any(
-        item.get_closest_marker("stack") for item in items
-    ):
-        # Before any test starts a JVM; made once a machine (tests/jvm_archive.py).
-        archive = jvm_archive.java_options(jvm_archive.ensure_archive())
-        os.environ["SPARK_SUBMIT_OPTS"] = f"{TEST_SPARK_SUBMIT_OPTS} {archive}"
     # Costly files first, pytest-randomly's order kept within each tier and no file split (its
     # module fixtures would be set up twice). `./dev test` hands files to its workers in this
     # order, rather than by their number of tests, which left the long one-test files for last.
@@ -48,6 +42,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         cost = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("stack") else 2
         tier[item.path] = min(cost, tier.get(item.path, cost))
     items.sort(key=lambda item: tier[item.path])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After `-m` has deselected (`./dev test --fast` starts no JVM) and before any test starts
+    # one: the class archive of the tests' Spark JVMs, made once a machine (tests/jvm_archive.py).
+    if os.environ["SPARK_SUBMIT_OPTS"] == TEST_SPARK_SUBMIT_OPTS and any(
+        item.get_closest_marker("stack") for item in session.items
+    ):
+        archive = jvm_archive.java_options(jvm_archive.ensure_archive())
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{TEST_SPARK_SUBMIT_OPTS} {archive}"
 
 
 @pytest.fixture(scope="session")
