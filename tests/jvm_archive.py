@@ -20,6 +20,7 @@ A JVM whose classpath does not match (another ``VENTES_JARS``) loads its classes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -118,7 +119,8 @@ def _train() -> None:
     """The training workload, in this process's Spark JVM; returns once the JVM wrote the archive."""
     from ventes.spark import metastore_conf, new_session
 
-    settings = settings_module.load()
+    # Its own embedded metastore, whatever METASTORE_URL the environment names.
+    settings = dataclasses.replace(settings_module.load(), metastore_url="")
     settings.make_home()
     spark = new_session(
         settings,
