@@ -31,8 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyspark
-
 from tests.environment import TEST_SPARK_SUBMIT_OPTS
 from ventes import jars
 from ventes import settings as settings_module
@@ -53,8 +51,7 @@ def _java() -> str:
 
 def _classpath_jars() -> list[Path]:
     settings = settings_module.load()
-    shipped = sorted((Path(pyspark.__file__).resolve().parent / "jars").glob("*.jar"))
-    return [*jars.spark_extra_jars(settings), *shipped]
+    return [*jars.spark_extra_jars(settings), *sorted(jars.PYSPARK_JARS_DIR.glob("*.jar"))]
 
 
 def archive_path() -> Path:
@@ -96,7 +93,10 @@ def _make(archive: Path) -> None:
         env = {
             **os.environ,
             "VENTES_HOME": str(Path(home) / "home"),
-            "SPARK_SUBMIT_OPTS": f"{TEST_SPARK_SUBMIT_OPTS} -XX:ArchiveClassesAtExit={partial}",
+            # Derby writes its derby.log in the working directory unless given a home.
+            "SPARK_SUBMIT_OPTS": (
+                f"{TEST_SPARK_SUBMIT_OPTS} -XX:ArchiveClassesAtExit={partial} -Dderby.system.home={home}"
+            ),
         }
         with log.open("w") as out:
             done = subprocess.run(
