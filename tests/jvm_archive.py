@@ -67,8 +67,8 @@ def archive_path() -> Path:
 
 
 def java_options(archive: Path) -> str:
-    """The JVM options that use ``archive`` (empty when it was not made)."""
-    return f"-XX:SharedArchiveFile={archive} {QUIET}" if archive.is_file() else ""
+    """The JVM options that map ``archive``."""
+    return f"-XX:SharedArchiveFile={archive} {QUIET}"
 
 
 def ensure_archive() -> Path:
