@@ -4,13 +4,16 @@ pyspark) writes the same Bronze table as in local mode; only SPARK_MASTER differ
 Both runs read the same Kafka topic, each into its own lake and checkpoint; the cluster run is
 ``python -m ingestion.job`` with ``SPARK_MASTER=spark://127.0.0.1:<port>`` and the cluster's
 ``SPARK_AUTH_SECRET``. The master and the worker authenticate every connection (as in
-docker-compose): a client without the secret, or with another one, is refused.
+docker-compose): a client without the secret, or with another one, is refused, while the
+client holding it runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +56,7 @@ def _bronze_job(settings: Settings, root: Path, cluster: SparkCluster, secret: s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group: its JVM is killed with it
     )
 
 
@@ -77,25 +81,53 @@ def _bronze(settings: Settings) -> list[tuple]:
     return list(zip(*(table.column(name).to_pylist() for name in COMPARED), strict=True))
 
 
-def test_bronze_job_on_a_standalone_cluster_matches_local_mode(
+def _wait_refused(proc: subprocess.Popen, root: Path) -> None:
+    """Wait for a client the master refused to give up, then check what it left behind."""
+    proc.communicate(timeout=300)
+    assert proc.returncode != 0, f"{root.name}: the job ran on an authenticated cluster"
+    spark_log = (root / "home" / "logs" / LOG_NAME).read_text()
+    assert "Failed to connect to master" in spark_log, f"{root.name}: {spark_log[-2000:]}"
+    assert not list((root / "delta").rglob("*.parquet")), f"{root.name}: Bronze written"
+
+
+def test_bronze_job_on_a_standalone_cluster_matches_local_mode_and_other_clients_are_refused(
     kafka: Settings, spark_cluster: SparkCluster, tmp_path: Path, record_property
 ) -> None:
     source = dataclasses.replace(kafka, kafka_topic="ventes_spark_cluster")
     report = produce(source, EVENTS, seed=11, bad_ratio=0.2, progress=False)
     assert report.acknowledged == EVENTS
 
-    # Local mode in this process (sharing the test session's Spark when there is one).
-    local = dataclasses.replace(
-        source, home=tmp_path / "local" / "home", delta_root=tmp_path / "local" / "delta"
-    )
-    begin = time.monotonic()
-    ingest(local)
-    local_seconds = time.monotonic() - begin
-    remote, cluster_seconds = _run_bronze_job(source, tmp_path / "cluster", spark_cluster)
+    # Side by side with the rest: a client without the secret and one with another secret, each
+    # waiting out Spark's attempts to register with the master (three of 20 s) before it fails.
+    refused_begin = time.monotonic()
+    refused = {
+        tmp_path / name: _bronze_job(source, tmp_path / name, spark_cluster, secret)
+        for name, secret in {"no_secret": "", "another_secret": secrets.token_hex(16)}.items()
+    }
+    try:
+        # Local mode in this process (sharing the test session's Spark when there is one).
+        local = dataclasses.replace(
+            source, home=tmp_path / "local" / "home", delta_root=tmp_path / "local" / "delta"
+        )
+        begin = time.monotonic()
+        ingest(local)
+        local_seconds = time.monotonic() - begin
+        remote, cluster_seconds = _run_bronze_job(source, tmp_path / "cluster", spark_cluster)
+        for root, proc in refused.items():
+            _wait_refused(proc, root)
+        refused_seconds = time.monotonic() - refused_begin
+    finally:
+        for proc in refused.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
-    # The job really ran on the cluster: the master saw it finish, the worker ran its executor.
+    # The job really ran on the cluster: the master saw it finish, the worker ran its executor;
+    # the master admitted no other application.
     apps = [app for app in spark_cluster.completed_apps() if app["name"] == APP_NAME]
     assert len(apps) == 1 and apps[0]["state"] == "FINISHED", spark_cluster.completed_apps()
+    assert spark_cluster.app_ids() == {apps[0]["id"]}, "the master admitted an application without the secret"
+    assert {p.name for p in spark_cluster.work_dir.glob("app-*")} == {apps[0]["id"]}, "another executor ran"
     assert list(spark_cluster.work_dir.glob(f"{apps[0]['id']}/*/stderr")), "no executor ran on the worker"
 
     local_rows, cluster_rows = _bronze(local), _bronze(remote)
@@ -111,31 +143,8 @@ def test_bronze_job_on_a_standalone_cluster_matches_local_mode(
         "parse_statuses": sorted(statuses),
         "job_local_s": round(local_seconds, 1),
         "job_cluster_s": round(cluster_seconds, 1),
+        "refused_after_s": round(refused_seconds, 1),
     }
     for key, value in figures.items():
         record_property(key, value)
     print(f"\nspark cluster figures: {figures}")
-
-
-def test_a_client_without_the_secret_is_refused(
-    kafka: Settings, spark_cluster: SparkCluster, tmp_path: Path, record_property
-) -> None:
-    source = dataclasses.replace(kafka, kafka_topic="ventes_spark_refused")
-    assert produce(source, 20, seed=5, progress=False).acknowledged == 20
-    admitted = spark_cluster.app_ids()
-    clients = {"no_secret": "", "another_secret": secrets.token_hex(16)}
-    begin = time.monotonic()
-    # Side by side: each client waits out its attempts to register with the master.
-    procs = {
-        name: _bronze_job(source, tmp_path / name, spark_cluster, secret) for name, secret in clients.items()
-    }
-    for name, proc in procs.items():
-        with proc:
-            proc.communicate(timeout=300)
-        assert proc.returncode != 0, f"{name}: the job ran on an authenticated cluster"
-        spark_log = (tmp_path / name / "home" / "logs" / LOG_NAME).read_text()
-        assert "Failed to connect to master" in spark_log, f"{name}: {spark_log[-2000:]}"
-        assert not list((tmp_path / name / "delta").rglob("*.parquet")), f"{name}: Bronze written"
-    assert spark_cluster.app_ids() == admitted, "the master admitted an application without the secret"
-    assert {p.name for p in spark_cluster.work_dir.glob("app-*")} <= admitted, "an executor ran"
-    record_property("refused_after_s", round(time.monotonic() - begin, 1))
