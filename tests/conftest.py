@@ -17,7 +17,7 @@ import pytest
 
 from stack import processes
 from tests import jvm_archive
-from tests.environment import TEST_SPARK_SUBMIT_OPTS, env_overrides
+from tests.environment import TEST_KAFKA_OPTS, TEST_SPARK_SUBMIT_OPTS, env_overrides
 from tests.ports import reserve_port, start_service
 from ventes import jars
 from ventes import settings as settings_module
@@ -28,6 +28,7 @@ STACK_FIXTURES = {"kafka", "thrift", "spark", "kafka_cluster", "spark_cluster", 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_SPARK_SUBMIT_OPTS)
+    os.environ.setdefault("KAFKA_OPTS", TEST_KAFKA_OPTS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,6 +18,10 @@ from collections.abc import Iterator
 QUICK_COMPILER_OPTS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 NO_CODEGEN_OPTS = "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN"
 TEST_SPARK_SUBMIT_OPTS = f"{QUICK_COMPILER_OPTS} {NO_CODEGEN_OPTS}"
+# The Kafka brokers the tests start (and the storage tool formatting each) live as briefly: with
+# the quick compiler only, a broker's start, 2,000 sales and its stop take 3.8 CPU-s instead of
+# 6.7 (a suite starts about 16 brokers).
+TEST_KAFKA_OPTS = QUICK_COMPILER_OPTS
 
 
 @contextlib.contextmanager

@@ -106,6 +106,15 @@ class _Reader:
         value = self.check(name, default, valid, "a comma-separated list of host:port, ports 1..65535")
         return ",".join(item.strip() for item in value.split(","))
 
+    def jvm_options(self, name: str, default: str) -> str:
+        """Options for a ``java`` command line, separated by whitespace: each starts with ``-``."""
+
+        def valid(v: str) -> bool:
+            return _NO_CONTROL.fullmatch(v) is not None and all(o.startswith("-") for o in v.split())
+
+        text = self.check(name, default, valid, "JVM options separated by spaces, each starting with -")
+        return " ".join(text.split()) if valid(text) else default
+
     def topic(self, name: str, default: str) -> str:
         return self.check(
             name, default, _TOPIC.fullmatch, "1 to 249 characters among A-Z a-z 0-9 . _ - (not . or ..)"
@@ -149,6 +158,7 @@ class Settings:
     kafka_topic: str
     kafka_partitions: int
     kafka_controller_port: int
+    kafka_opts: str
     spark_master: str
     thrift_host: str
     thrift_port: int
@@ -284,6 +294,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[_Reader, str, Any], Any], Any], ...]
     ("kafka_topic", "KAFKA_TOPIC", _Reader.topic, "ventes_stream"),
     ("kafka_partitions", "KAFKA_PARTITIONS", _integer((1, 10_000)), 3),
     ("kafka_controller_port", "KAFKA_CONTROLLER_PORT", _integer(_PORT), 9093),
+    ("kafka_opts", "KAFKA_OPTS", _Reader.jvm_options, ""),
     ("spark_master", "SPARK_MASTER", _Reader.spark_master, "local[*]"),
     ("thrift_host", "THRIFT_HOST", _Reader.host, "127.0.0.1"),
     ("thrift_port", "THRIFT_PORT", _integer(_PORT), 10000),
