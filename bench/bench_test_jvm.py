@@ -1,25 +1,31 @@
-"""Benchmark: the test suite's Spark drivers with its options, against the JVM's and Spark's defaults.
+"""Benchmark: the test suite's Spark drivers and Kafka brokers with its options, against the
+JVM's and Spark's defaults.
 
 The suite starts its Spark drivers with ``SPARK_SUBMIT_OPTS`` set to
 ``tests.environment.TEST_SPARK_SUBMIT_OPTS`` (the JVM's quick compiler only, and no Spark code
-generation) and the class-data-sharing archive of ``tests/jvm_archive.py``. Four contenders: the
+generation) and the class-data-sharing archive of ``tests/jvm_archive.py``, and its Kafka brokers
+with ``KAFKA_OPTS`` set to ``TEST_KAFKA_OPTS`` (the quick compiler). Four contenders: the
 defaults, the quick compiler alone, both, and both with the archive (the tests' options; the
-archive is made first if missing, and the time that takes is printed).
-Two workloads the suite repeats, each in a fresh process and VENTES_HOME, contenders alternated,
-``--runs`` each:
+archive is made first if missing, and the time that takes is printed). A fifth, for the Thrift
+server only: the tests' options with Hive's default pool of statement threads (100 threads, an
+idle one ended after 10 s) instead of the server's 8 kept alive (services/catalogue.py).
+Three workloads the suite repeats, each in a fresh process and VENTES_HOME, contenders
+alternated, ``--runs`` each:
 
 - ``session``: a local Spark session with Delta writes 1,000 rows to a table, counts them, stops;
 - ``thrift``: a Spark Thrift Server starts until it answers, then ``ventes transform`` (the whole
-  dbt build, 30 nodes) runs on an empty Bronze table, then the server stops.
+  dbt build, 30 nodes) runs on an empty Bronze table, then the server stops;
+- ``kafka``: a Kafka broker is formatted and started, takes 2,000 sales, and stops.
 
 CPU is the whole machine's busy time (``/proc/stat``) over each step, so run it on an idle machine.
 
-    .venv/bin/python bench/bench_test_jvm.py [--runs 3]
+    .venv/bin/python bench/bench_test_jvm.py [--runs 3] [--workloads thrift kafka]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -31,10 +37,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fresh_process import run_child
+from services.catalogue import Service
 from tests import jvm_archive
-from tests.environment import QUICK_COMPILER_OPTS, TEST_SPARK_SUBMIT_OPTS
+from tests.environment import QUICK_COMPILER_OPTS, TEST_KAFKA_OPTS, TEST_SPARK_SUBMIT_OPTS
 
-WORKLOADS = ("session", "thrift")
+WORKLOADS = ("session", "thrift", "kafka")
+HIVE_POOL = "tests' options, Hive's thread pool"
+# The server's own statement pool (services/catalogue.py), left out for the HIVE_POOL contender.
+SERVER_POOL = ("hive.server2.async.exec.threads=8", "hive.server2.async.exec.keepalive.time=3600s")
 
 
 def busy_seconds() -> float:
@@ -67,6 +77,19 @@ def session_workload(home: Path) -> dict[str, dict[str, float]]:
     return {"session": measured(step)}
 
 
+def _with_hive_pool(thrift: Service) -> Service:
+    """The Thrift service, its command without the server's own statement pool: Hive's default."""
+
+    def command(settings) -> list[str]:
+        args = thrift.command(settings)
+        for option in SERVER_POOL:
+            at = args.index(option)
+            del args[at - 1 : at + 1]  # "--hiveconf", option
+        return args
+
+    return dataclasses.replace(thrift, command=command)
+
+
 def thrift_workload(home: Path) -> dict[str, dict[str, float]]:
     from ingestion.job import ensure_bronze_table
     from stack import processes
@@ -76,6 +99,8 @@ def thrift_workload(home: Path) -> dict[str, dict[str, float]]:
     settings.make_home()
     ensure_bronze_table(settings)
     thrift = processes.service("thrift")
+    if os.environ.get("BENCH_HIVE_POOL"):
+        thrift = _with_hive_pool(thrift)
     try:
         start = measured(lambda: processes.start(settings, thrift))
         build = measured(
@@ -88,8 +113,26 @@ def thrift_workload(home: Path) -> dict[str, dict[str, float]]:
     return {"thrift start": start, "dbt build": build}
 
 
-def run(workload: str, options: str) -> dict[str, dict[str, float]]:
-    return run_child(__file__, "--child", workload, env={"SPARK_SUBMIT_OPTS": options}, timeout=1200)
+def kafka_workload(home: Path) -> dict[str, dict[str, float]]:
+    from ingestion.producer import produce
+    from stack import processes
+    from ventes import settings as settings_module
+
+    settings = settings_module.load()
+    settings.make_home()
+
+    def step() -> None:
+        processes.start(settings, processes.service("kafka"))
+        try:
+            assert produce(settings, 2000, seed=1, progress=False).acknowledged == 2000
+        finally:
+            processes.stop(settings, "kafka")
+
+    return {"kafka broker": measured(step)}
+
+
+def run(workload: str, env: dict[str, str]) -> dict[str, dict[str, float]]:
+    return run_child(__file__, "--child", workload, env=env, timeout=1200)
 
 
 def _spread(values: list[float]) -> str:
@@ -99,26 +142,31 @@ def _spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     parser.add_argument("--child", choices=WORKLOADS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         home = Path(os.environ["VENTES_HOME"])
-        workload = session_workload if args.child == "session" else thrift_workload
-        print(json.dumps(workload(home)))
+        workload = {"session": session_workload, "thrift": thrift_workload, "kafka": kafka_workload}
+        print(json.dumps(workload[args.child](home)))
         return
     begin = time.monotonic()
     archive = jvm_archive.ensure_archive()
     print(f"class archive {archive.name}: ready in {time.monotonic() - begin:.0f} s", flush=True)
-    options = {  # contender -> SPARK_SUBMIT_OPTS
-        "defaults": "",
-        "quick compiler": QUICK_COMPILER_OPTS,
-        "no code gen": TEST_SPARK_SUBMIT_OPTS,
-        "tests' options": f"{TEST_SPARK_SUBMIT_OPTS} {jvm_archive.java_options(archive)}",
+    tests_options = f"{TEST_SPARK_SUBMIT_OPTS} {jvm_archive.java_options(archive)}"
+    options = {  # contender -> its environment
+        "defaults": {"SPARK_SUBMIT_OPTS": "", "KAFKA_OPTS": ""},
+        "quick compiler": {"SPARK_SUBMIT_OPTS": QUICK_COMPILER_OPTS, "KAFKA_OPTS": QUICK_COMPILER_OPTS},
+        "no code gen": {"SPARK_SUBMIT_OPTS": TEST_SPARK_SUBMIT_OPTS, "KAFKA_OPTS": TEST_KAFKA_OPTS},
+        "tests' options": {"SPARK_SUBMIT_OPTS": tests_options, "KAFKA_OPTS": TEST_KAFKA_OPTS},
+        HIVE_POOL: {"SPARK_SUBMIT_OPTS": tests_options, "BENCH_HIVE_POOL": "1"},
     }
     results: dict[str, dict[str, list[dict[str, float]]]] = {}  # step -> contender -> runs
     for number in range(args.runs):
-        for workload in WORKLOADS:
+        for workload in args.workloads:
             for contender in options:
+                if contender == HIVE_POOL and workload != "thrift":
+                    continue
                 for step, figures in run(workload, options[contender]).items():
                     results.setdefault(step, {}).setdefault(contender, []).append(figures)
                     print(
@@ -132,11 +180,15 @@ def main() -> None:
         for contender, runs in by_contender.items():
             cpu, wall = _spread([r["cpu"] for r in runs]), _spread([r["wall"] for r in runs])
             print(f"{step:<14} {contender:<15} {cpu:<20} {wall:<20}")
-        default = by_contender["defaults"]
-        for contender in list(options)[1:]:
-            runs = by_contender[contender]
-            ratio = statistics.median(r["cpu"] / d["cpu"] for r, d in zip(runs, default, strict=True))
-            print(f"{step:<14} CPU, {contender} / defaults: {ratio:.2f}")
+        pairs = [(c, "defaults") for c in list(options)[1:4]] + [(HIVE_POOL, "tests' options")]
+        for contender, base in pairs:
+            if contender in by_contender:
+                ratio = _ratio(by_contender[contender], by_contender[base])
+                print(f"{step:<14} CPU, {contender} / {base}: {ratio}")
+
+
+def _ratio(runs: list[dict[str, float]], base: list[dict[str, float]]) -> str:
+    return f"{statistics.median(r['cpu'] / b['cpu'] for r, b in zip(runs, base, strict=True)):.2f}"
 
 
 if __name__ == "__main__":
