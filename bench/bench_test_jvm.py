@@ -175,11 +175,12 @@ def main() -> None:
                         flush=True,
                     )
     print(f"\n{args.runs} runs each, a fresh process and VENTES_HOME each, alternated; median (min..max)")
-    print(f"{'step':<14} {'contender':<15} {'CPU seconds':<20} {'wall seconds':<20}")
+    width = max(map(len, options))
+    print(f"{'step':<14} {'contender':<{width}} {'CPU seconds':<20} {'wall seconds':<20}")
     for step, by_contender in results.items():
         for contender, runs in by_contender.items():
             cpu, wall = _spread([r["cpu"] for r in runs]), _spread([r["wall"] for r in runs])
-            print(f"{step:<14} {contender:<15} {cpu:<20} {wall:<20}")
+            print(f"{step:<14} {contender:<{width}} {cpu:<20} {wall:<20}")
         pairs = [(c, "defaults") for c in list(options)[1:4]] + [(HIVE_POOL, "tests' options")]
         for contender, base in pairs:
             if contender in by_contender:

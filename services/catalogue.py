@@ -80,7 +80,7 @@ def thrift_command(settings: Settings) -> list[str]:
         # Statements run on a few threads kept alive. A thread's first metastore call builds its
         # own metastore store (a HiveConf parsed anew, a DataNucleus store): with the default pool
         # of 100 threads, where idle ones end after 10 s, most statements of a dbt build got a new
-        # thread, and a build spent 5 to 10% more of the server's CPU (profiled with JFR).
+        # thread, and a first build took 1.07 times the CPU (bench/bench_test_jvm.py).
         "--hiveconf",
         "hive.server2.async.exec.threads=8",
         "--hiveconf",
