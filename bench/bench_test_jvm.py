@@ -132,7 +132,7 @@ def kafka_workload(home: Path) -> dict[str, dict[str, float]]:
 
 
 def run(workload: str, env: dict[str, str]) -> dict[str, dict[str, float]]:
-    return run_child(__file__, "--child", workload, env=env, timeout=1200)
+    return run_child(__file__, "--child", workload, env={"BENCH_HIVE_POOL": "", **env}, timeout=1200)
 
 
 def _spread(values: list[float]) -> str:

@@ -87,10 +87,10 @@ def java_command(settings: Settings, main_class: str, *args: str, heap: str = "5
         f"-Xmx{heap}",
         f"-Xms{heap}",
         "-XX:+UseG1GC",
-        *settings.kafka_opts.split(),  # KAFKA_OPTS, as Kafka's own scripts take it
         f"-Dlog4j2.configurationFile={settings.kafka_data_dir / 'log4j2.properties'}",
         "-cp",
         jars.kafka_classpath(settings),
+        *settings.kafka_opts.split(),  # KAFKA_OPTS, last: they win over the options above
         main_class,
         *args,
     ]

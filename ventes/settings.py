@@ -41,6 +41,7 @@ _CRON_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@month
 _PORT = (1, 65535)
 _ANY_COUNT = (1, 2**31 - 1)
 _NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]*")
+_JVM_OPTION = re.compile(r"-(?:X\S+|D[^=\s]+(?:=\S*)?|javaagent:\S+|agent(?:lib|path):\S+|-[a-z][a-z-]*=\S+)")
 # Spark puts the secret on JVM command lines and in its daemons' option strings (split on
 # spaces): no white space, quotes or shell metacharacters, and long enough to resist guessing.
 _SECRET = re.compile(r"(?:[A-Za-z0-9._~+/=-]{16,512})?")
@@ -107,12 +108,14 @@ class _Reader:
         return ",".join(item.strip() for item in value.split(","))
 
     def jvm_options(self, name: str, default: str) -> str:
-        """Options for a ``java`` command line, separated by whitespace: each starts with ``-``."""
+        """JVM options separated by whitespace, each a whole option (never a launcher action such
+        as -version, nor one whose value would be the next word, such as -cp)."""
 
         def valid(v: str) -> bool:
-            return _NO_CONTROL.fullmatch(v) is not None and all(o.startswith("-") for o in v.split())
+            return _NO_CONTROL.fullmatch(v) is not None and all(_JVM_OPTION.fullmatch(o) for o in v.split())
 
-        text = self.check(name, default, valid, "JVM options separated by spaces, each starting with -")
+        allowed = "JVM options separated by spaces: -X..., -XX:..., -D...=..., -javaagent:..., --option=value"
+        text = self.check(name, default, valid, allowed)
         return " ".join(text.split()) if valid(text) else default
 
     def topic(self, name: str, default: str) -> str:
