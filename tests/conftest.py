@@ -41,12 +41,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Costly files first, pytest-randomly's order kept within each tier and no file split (its
     # module fixtures would be set up twice). `./dev test` hands files to its workers in this
     # order, rather than by their number of tests, which left the long one-test files for last.
-    # The files sharing a worker's services come before all: together, the longest share.
     tier: dict[object, int] = {}
     for item in items:
         cost = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("stack") else 2
-        if item.nodeid.startswith(SHARED_SERVICES_FILES):
-            cost = -1
         tier[item.path] = min(cost, tier.get(item.path, cost))
     items.sort(key=lambda item: tier[item.path])
 
