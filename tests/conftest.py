@@ -24,9 +24,6 @@ from ventes import settings as settings_module
 
 # A test using one of these fixtures starts a JVM, a broker or a database server.
 STACK_FIXTURES = {"kafka", "thrift", "spark", "kafka_cluster", "spark_cluster", "postgres"}
-# Test files sharing a worker's session services: the Thrift server, then warm, serves the dbt
-# builds of both, and Airflow's metadata DB is migrated once (tests/airflow/conftest.py).
-SHARED_SERVICES_FILES = ("tests/airflow/", "tests/dbt/test_dbt_build.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,21 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         cost = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("stack") else 2
         tier[item.path] = min(cost, tier.get(item.path, cost))
     items.sort(key=lambda item: tier[item.path])
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """``--dist loadfile`` with SHARED_SERVICES_FILES handed to one worker, as if one file."""
-    if config.getvalue("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadFileScheduling
-
-    class SharedServicesScheduling(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            shared = nodeid.startswith(SHARED_SERVICES_FILES)
-            return SHARED_SERVICES_FILES[0] if shared else super()._split_scope(nodeid)
-
-    return SharedServicesScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
