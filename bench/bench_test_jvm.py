@@ -37,14 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fresh_process import run_child
-from services.catalogue import Service
+from services.catalogue import THRIFT_STATEMENT_POOL, Service
 from tests import jvm_archive
 from tests.environment import QUICK_COMPILER_OPTS, TEST_KAFKA_OPTS, TEST_SPARK_SUBMIT_OPTS
 
 WORKLOADS = ("session", "thrift", "kafka")
 HIVE_POOL = "tests' options, Hive's thread pool"
-# The server's own statement pool (services/catalogue.py), left out for the HIVE_POOL contender.
-SERVER_POOL = ("hive.server2.async.exec.threads=8", "hive.server2.async.exec.keepalive.time=3600s")
 
 
 def busy_seconds() -> float:
@@ -82,7 +80,7 @@ def _with_hive_pool(thrift: Service) -> Service:
 
     def command(settings) -> list[str]:
         args = thrift.command(settings)
-        for option in SERVER_POOL:
+        for option in THRIFT_STATEMENT_POOL:
             at = args.index(option)
             del args[at - 1 : at + 1]  # "--hiveconf", option
         return args

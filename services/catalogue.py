@@ -37,6 +37,13 @@ class Service:
 # --- Spark Thrift Server -----------------------------------------------------------------
 
 
+# Statements run on a few threads kept alive. A thread's first metastore call builds its own
+# metastore store (a HiveConf parsed anew, a DataNucleus store): with Hive's default pool of 100
+# threads, where idle ones end after 10 s, most statements of a dbt build got a new thread, and a
+# first build took 1.07 times the CPU (bench/bench_test_jvm.py).
+THRIFT_STATEMENT_POOL = ("hive.server2.async.exec.threads=8", "hive.server2.async.exec.keepalive.time=3600s")
+
+
 def thrift_command(settings: Settings) -> list[str]:
     conf = delta_conf(settings)
     metastore = settings.metastore_dir
@@ -77,15 +84,9 @@ def thrift_command(settings: Settings) -> list[str]:
         # dbt build went to that.
         "--hiveconf",
         "hive.server2.enable.doAs=false",
-        # Statements run on a few threads kept alive. A thread's first metastore call builds its
-        # own metastore store (a HiveConf parsed anew, a DataNucleus store): with the default pool
-        # of 100 threads, where idle ones end after 10 s, most statements of a dbt build got a new
-        # thread, and a first build took 1.07 times the CPU (bench/bench_test_jvm.py).
-        "--hiveconf",
-        "hive.server2.async.exec.threads=8",
-        "--hiveconf",
-        "hive.server2.async.exec.keepalive.time=3600s",
     ]
+    for option in THRIFT_STATEMENT_POOL:
+        args += ["--hiveconf", option]
     return args
 
 
