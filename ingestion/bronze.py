@@ -133,9 +133,17 @@ _USUAL_SCHEMA = StructType(
 )
 
 
+# Spark casts a time without a date ("10:30:00", "T10:30") to that time on the day the cast runs:
+# such a sale would land on the day it was ingested, and on another day when Bronze is rebuilt.
+# Spark trims the characters up to the space before it casts.
+_TIME_ONLY = r"^[\x00-\x20]*T?[0-9]{1,2}:"
+
+
 def _typed(text: Column, field: Field) -> Column:
-    """A field's text as its Bronze type, the way both paths read a timestamp."""
-    return text.try_cast(TimestampType()) if field.kind == "timestamp" else text
+    """A field's text as its Bronze type, the way both paths read a timestamp (a date required)."""
+    if field.kind != "timestamp":
+        return text
+    return F.when(~text.rlike(_TIME_ONLY), text.try_cast(TimestampType()))
 
 
 def _path(field: Field) -> str:

@@ -151,6 +151,9 @@ BAD_RECORDS = [
     (_sale(vente_id="V-7"), "wrong_type", 'vente_id: expected an integer, got "V-7"'),
     (_sale(timestamp="hier"), "wrong_type", f'timestamp: expected {ISO}, got "hier"'),
     (_sale(timestamp=1740825045), "wrong_type", f"timestamp: expected {ISO}, got 1740825045"),
+    # A time without a date, which Spark would date to the day it parses (both parse paths).
+    (_sale(timestamp="10:30:00"), "wrong_type", f'timestamp: expected {ISO}, got "10:30:00"'),
+    (_sale(timestamp=" T10:30", canal="web"), "wrong_type", f'timestamp: expected {ISO}, got " T10:30"'),
     (_sale(pays=["France"]), "wrong_type", 'pays: expected a string, got ["France"]'),
     (_sale(client_nom=True), "wrong_type", "client_nom: expected a string, got true"),
 ]  # fmt: skip
