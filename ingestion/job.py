@@ -21,7 +21,6 @@ through ``ventes ingest``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import threading
@@ -151,38 +150,35 @@ def _start_query(spark, settings: Settings, follow: bool, starting_offsets: str)
     return writer.start(str(settings.bronze_path))
 
 
-def _progress_listener():
-    """Prints each micro-batch that brought rows, from Spark's progress events."""
-    from pyspark.sql.streaming import StreamingQueryListener
+class _Progress:
+    """Prints each micro-batch that brought rows, from the query's own record of its progress.
 
-    class Progress(StreamingQueryListener):
-        batches = 0
-        last_batch = -1
+    Polled (one JSON a poll) rather than heard through a Python ``StreamingQueryListener``:
+    PySpark hands a listener each event converted field by field over Py4J, whose name lookups
+    search every jar of the classpath, a tenth of the job JVM's CPU (``bench/bench_ingest.py``).
+    """
 
-        def onQueryStarted(self, event) -> None:
-            pass
+    def __init__(self) -> None:
+        self.batches = 0
+        self._printed = -1  # the last batch printed
+        self._seen: str | None = None  # the start time of the last progress seen
 
-        def onQueryProgress(self, event) -> None:
-            progress = event.progress
-            if progress.name != session.APP_NAME:
-                return
-            self.last_batch = progress.batchId
-            if not progress.numInputRows:
-                return
-            self.batches += 1
-            print(
-                f"batch {progress.batchId}: {progress.numInputRows:,} rows "
-                f"({progress.processedRowsPerSecond:,.0f} rows/s)",
-                flush=True,
-            )
-
-        def onQueryIdle(self, event) -> None:
-            pass
-
-        def onQueryTerminated(self, event) -> None:
-            pass
-
-    return Progress()
+    def poll(self, query) -> None:
+        last = query.lastProgress
+        if last is None or last.timestamp == self._seen:
+            return
+        self._seen = last.timestamp
+        # Several progress updates since the last poll: the query keeps its recent ones.
+        caught_up = last.batchId == self._printed + 1 and last.numInputRows
+        for progress in [last] if caught_up else query.recentProgress:
+            if progress.numInputRows and progress.batchId > self._printed:
+                self._printed = progress.batchId
+                self.batches += 1
+                print(
+                    f"batch {progress.batchId}: {progress.numInputRows:,} rows "
+                    f"({progress.processedRowsPerSecond:,.0f} rows/s)",
+                    flush=True,
+                )
 
 
 class _KafkaWatch:
@@ -218,14 +214,6 @@ class _KafkaWatch:
             )
 
 
-def _wait_for_listener(listener, query, timeout: float = 5.0) -> None:
-    """Listener events arrive asynchronously: let the last batch's reach it before counting."""
-    last = (query.lastProgress or {}).get("batchId", -1)
-    deadline = time.monotonic() + timeout
-    while listener.last_batch < last and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def _stop_between_batches(query, timeout: float = 120.0) -> None:
     """Stop once the running micro-batch (if any) has committed, so its work is not redone."""
     print("stopping after the current micro-batch...", flush=True)
@@ -249,13 +237,13 @@ def _run(
     for line in skipped:
         print(f"skipping knowingly: {line}")
 
-    listener = _progress_listener()
-    spark.streams.addListener(listener)
+    progress = _Progress()
     begin = time.monotonic()
     try:
         query = _start_query(spark, settings, follow, starting)
         kafka = _KafkaWatch(settings)
         while not query.awaitTermination(0.5):
+            progress.poll(query)
             if follow:
                 streaming.beat(settings)
                 kafka.check()
@@ -264,14 +252,11 @@ def _run(
                 break
         if query.exception() is not None:
             raise query.exception()
-        _wait_for_listener(listener, query)
+        progress.poll(query)  # the batches that ended after the last poll
     finally:
         if follow:
             streaming.clear(settings)
-        # Stopped by a signal to its process group, the JVM may be gone already.
-        with contextlib.suppress(Exception):
-            spark.streams.removeListener(listener)
-    return listener.batches, time.monotonic() - begin
+    return progress.batches, time.monotonic() - begin
 
 
 def _count(settings: Settings) -> int:
