@@ -20,11 +20,14 @@ from ingestion.producer import produce
 from ventes.settings import Settings
 from ventes.spark import child_env
 
-BACKLOG = 100_000
-BATCH = 5_000
+# Small batches: a micro-batch's cost is mostly its Delta commit and bookkeeping, whatever its
+# rows, and each row costs the tests' JVMs about a millisecond more.
+BACKLOG = 30_000
+BATCH = 1_000
 KILLS = 5
-# A run is killed after 0 to MOST_BATCHES committed batches, then a random delay: so at most
-# KILLS * (MOST_BATCHES + 1) batches are done before the last run, which leaves it a backlog.
+# A run is killed after 0 to MOST_BATCHES committed batches, then a random delay of at most a
+# batch or two: so about KILLS * (MOST_BATCHES + 2) batches are done before the last run, which
+# leaves it a backlog.
 MOST_BATCHES = 2
 STARTED = "ingesting "  # printed once the Spark session is up and the query about to start
 
