@@ -29,8 +29,10 @@ SERVICES = [svc.name for svc in processes.SERVICES]
 # `ventes` as a terminal starts it, Ctrl-C raising KeyboardInterrupt: a session started in the
 # background (`.ci/run &`) has SIGINT ignored, which its children inherit until a handler is set.
 AS_IN_A_TERMINAL = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-# Variables of the test session that a user's shell would not have.
+# Variables of the test session that a user's shell would not have; the tests' JVM options
+# (SPARK_SUBMIT_OPTS, KAFKA_OPTS) stay, as for every other service the tests start.
 OWN_PREFIXES = ("VENTES_", "DELTA_", "KAFKA_", "AIRFLOW")
+JVM_OPTIONS = ("SPARK_SUBMIT_OPTS", "KAFKA_OPTS")
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +40,7 @@ def user_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     """A shell's environment: its own home and ports, nothing else set; stopped at the end."""
     home = tmp_path_factory.mktemp("readme_home")
     env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("VENTES_", "DELTA_", "KAFKA_", "AIRFLOW"))
-        },
+        **{k: v for k, v in os.environ.items() if k in JVM_OPTIONS or not k.startswith(OWN_PREFIXES)},
         **stack_env(home),
         "DBT_DOCS_PORT": str(reserve_port()),
         "VENTES_JARS": str(Path(__file__).resolve().parent.parent / ".ventes" / "jars"),
