@@ -15,11 +15,14 @@ alternated, ``--runs`` each:
 - ``session``: a local Spark session with Delta writes 1,000 rows to a table, counts them, stops;
 - ``thrift``: a Spark Thrift Server starts until it answers, then ``ventes transform`` (the whole
   dbt build, 30 nodes) runs on an empty Bronze table, then the server stops;
-- ``kafka``: a Kafka broker is formatted and started, takes 2,000 sales, and stops.
+- ``kafka``: a Kafka broker is formatted and started, takes 2,000 sales, and stops;
+- ``ingest``: the Bronze job (``python -m ingestion.job``) drains 20,000 sales from a broker of
+  its own in micro-batches of 1,000, as the crash test's runs do; only the job is measured.
 
 CPU is the whole machine's busy time (``/proc/stat``) over each step, so run it on an idle machine.
 
-    .venv/bin/python bench/bench_test_jvm.py [--runs 3] [--workloads thrift kafka]
+    .venv/bin/python bench/bench_test_jvm.py [--runs 3] [--workloads thrift kafka ingest]
+        [--contenders "tests' options"]
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from services.catalogue import THRIFT_STATEMENT_POOL, Service
 from tests import jvm_archive
 from tests.environment import QUICK_COMPILER_OPTS, TEST_KAFKA_OPTS, TEST_SPARK_SUBMIT_OPTS
 
-WORKLOADS = ("session", "thrift", "kafka")
+WORKLOADS = ("session", "thrift", "kafka", "ingest")
+INGEST_SALES, INGEST_BATCH = 20_000, 1_000
 HIVE_POOL = "tests' options, Hive's thread pool"
 
 
@@ -129,6 +133,28 @@ def kafka_workload(home: Path) -> dict[str, dict[str, float]]:
     return {"kafka broker": measured(step)}
 
 
+def ingest_workload(home: Path) -> dict[str, dict[str, float]]:
+    from ingestion.producer import produce
+    from stack import processes
+    from ventes import settings as settings_module
+    from ventes.spark import child_env
+
+    settings = settings_module.load()
+    settings.make_home()
+    processes.start(settings, processes.service("kafka"))
+    try:
+        assert produce(settings, INGEST_SALES, seed=1, progress=False).acknowledged == INGEST_SALES
+        env = {**child_env(settings), "MAX_OFFSETS_PER_TRIGGER": str(INGEST_BATCH)}
+        job = [sys.executable, "-m", "ingestion.job"]
+
+        def step() -> None:
+            subprocess.run(job, env=env, cwd=settings.project_root, capture_output=True, check=True)
+
+        return {"Bronze job": measured(step)}
+    finally:
+        processes.stop(settings, "kafka")
+
+
 def run(workload: str, env: dict[str, str]) -> dict[str, dict[str, float]]:
     return run_child(__file__, "--child", workload, env={"BENCH_HIVE_POOL": "", **env}, timeout=1200)
 
@@ -141,11 +167,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    parser.add_argument("--contenders", nargs="+", help="some of the contenders only, by name")
     parser.add_argument("--child", choices=WORKLOADS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         home = Path(os.environ["VENTES_HOME"])
-        workload = {"session": session_workload, "thrift": thrift_workload, "kafka": kafka_workload}
+        workload = {
+            "session": session_workload,
+            "thrift": thrift_workload,
+            "kafka": kafka_workload,
+            "ingest": ingest_workload,
+        }
         print(json.dumps(workload[args.child](home)))
         return
     begin = time.monotonic()
@@ -159,6 +191,10 @@ def main() -> None:
         "tests' options": {"SPARK_SUBMIT_OPTS": tests_options, "KAFKA_OPTS": TEST_KAFKA_OPTS},
         HIVE_POOL: {"SPARK_SUBMIT_OPTS": tests_options, "BENCH_HIVE_POOL": "1"},
     }
+    unknown = set(args.contenders or ()) - set(options)
+    if unknown:
+        parser.error(f"unknown contenders {sorted(unknown)}; known: {', '.join(options)}")
+    options = {name: env for name, env in options.items() if name in (args.contenders or options)}
     results: dict[str, dict[str, list[dict[str, float]]]] = {}  # step -> contender -> runs
     for number in range(args.runs):
         for workload in args.workloads:
@@ -179,9 +215,9 @@ def main() -> None:
         for contender, runs in by_contender.items():
             cpu, wall = _spread([r["cpu"] for r in runs]), _spread([r["wall"] for r in runs])
             print(f"{step:<14} {contender:<{width}} {cpu:<20} {wall:<20}")
-        pairs = [(c, "defaults") for c in list(options)[1:4]] + [(HIVE_POOL, "tests' options")]
-        for contender, base in pairs:
-            if contender in by_contender:
+        pairs = [(c, "defaults") for c in ("quick compiler", "no code gen", "tests' options")]
+        for contender, base in [*pairs, (HIVE_POOL, "tests' options")]:
+            if contender in by_contender and base in by_contender:
                 ratio = _ratio(by_contender[contender], by_contender[base])
                 print(f"{step:<14} CPU, {contender} / {base}: {ratio}")
 
