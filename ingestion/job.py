@@ -155,7 +155,7 @@ class _Progress:
 
     Polled (one JSON a poll) rather than heard through a Python ``StreamingQueryListener``:
     PySpark hands a listener each event converted field by field over Py4J, whose name lookups
-    search every jar of the classpath, a tenth of the job JVM's CPU (``bench/bench_ingest.py``).
+    search every jar of the classpath (a tenth of the job JVM's samples in a profile).
     """
 
     def __init__(self) -> None:
