@@ -168,9 +168,10 @@ class _Progress:
         if last is None or last.timestamp == self._seen:
             return
         self._seen = last.timestamp
-        # Several progress updates since the last poll: the query keeps its recent ones.
-        caught_up = last.batchId == self._printed + 1 and last.numInputRows
-        for progress in [last] if caught_up else query.recentProgress:
+        if last.batchId <= self._printed:  # an idle trigger's update
+            return
+        # Several batches since the last poll: the query keeps its recent updates.
+        for progress in [last] if last.batchId == self._printed + 1 else query.recentProgress:
             if progress.numInputRows and progress.batchId > self._printed:
                 self._printed = progress.batchId
                 self.batches += 1
