@@ -20,14 +20,12 @@ from ingestion.producer import produce
 from ventes.settings import Settings
 from ventes.spark import child_env
 
-# Small batches: a micro-batch's cost is mostly its Delta commit and bookkeeping, whatever its
-# rows, and each row costs the tests' JVMs about a millisecond more.
+# Five kills, few rows to produce and parse, and still a backlog for the last run: a run is
+# killed after 0 to MOST_BATCHES committed batches, then a random delay of at most a batch or
+# two, so about KILLS * (MOST_BATCHES + 2) batches of BATCH are done before the last run.
 BACKLOG = 30_000
 BATCH = 1_000
 KILLS = 5
-# A run is killed after 0 to MOST_BATCHES committed batches, then a random delay of at most a
-# batch or two: so about KILLS * (MOST_BATCHES + 2) batches are done before the last run, which
-# leaves it a backlog.
 MOST_BATCHES = 2
 STARTED = "ingesting "  # printed once the Spark session is up and the query about to start
 
