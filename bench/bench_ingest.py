@@ -7,7 +7,10 @@ page cache fall on each alike. Medians and the spread (min..max) are printed.
 
 Contenders (``--contenders``, any of):
 
-    job      the Bronze job exactly as ``ventes ingest`` runs it (``ingestion.job.ingest``)
+    job      the Bronze job as ``ventes ingest`` runs it (``ingestion.job.ingest``), plus this
+             benchmark's progress listener, the only way to its query's progress: a few tenths
+             of a CPU-second per micro-batch the job itself no longer spends (its batches here
+             are of 200,000, so a handful; ``bench_test_jvm.py --workloads ingest``)
     copy     no parse: the raw Kafka columns plus the ingestion date -> a date-partitioned
              Delta table, with the job's source options, trigger and session
     shape    Bronze's columns with the least work that gives them: the fields read by
