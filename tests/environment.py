@@ -17,11 +17,7 @@ from collections.abc import Iterator
 # most of all for Delta's log actions (wide nested structs), decoded anew for each table version.
 QUICK_COMPILER_OPTS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 NO_CODEGEN_OPTS = "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN"
-# The serial collector rather than G1 (the JVM's choice on two cores): a Thrift server's first
-# dbt build took about 0.8 times the CPU with it, the same 1 GB heap spending no more time in
-# pauses; the Bronze job and a session did not change beyond the noise.
-SERIAL_GC_OPTS = "-XX:+UseSerialGC"
-TEST_SPARK_SUBMIT_OPTS = f"{QUICK_COMPILER_OPTS} {NO_CODEGEN_OPTS} {SERIAL_GC_OPTS}"
+TEST_SPARK_SUBMIT_OPTS = f"{QUICK_COMPILER_OPTS} {NO_CODEGEN_OPTS}"
 # The Kafka brokers the tests start (and the storage tool formatting each) live as briefly: with
 # the quick compiler only, a broker's start, 2,000 sales and its stop take 3.8 CPU-s instead of
 # 6.7 (a suite starts about 16 brokers).
